@@ -16,6 +16,7 @@ from cluster.runtime import cluster_cpus, cluster_gpus, start_ray
 from cluster.tracking import finished_config_hashes, prepare_experiment
 from cluster.trainable import train_trial
 from configs import SweepConfig, TrialConfig
+from configs.runs import run_name
 from trainers import TrackingTarget
 
 
@@ -32,7 +33,7 @@ class SweepResult:
 
 
 def _trial_name(trial: Any) -> str:
-    return f"{trial.config['trial']['sweep']}-{TrialConfig.model_validate(trial.config['trial']).trial_id}"
+    return run_name(TrialConfig.model_validate(trial.config["trial"]))
 
 
 def build_tuner(

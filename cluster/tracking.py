@@ -8,6 +8,7 @@ from mlflow import MlflowClient
 
 from configs import SweepConfig
 from configs import metrics as M
+from configs import runs as runs_rule
 from trainers.tracker import TrackingTarget
 
 
@@ -45,6 +46,6 @@ def finished_config_hashes(target: TrackingTarget, sweep_name: str) -> set[str]:
     experiment = client.get_experiment_by_name(target.experiment)
     if experiment is None:
         return set()
-    query = f"tags.`{M.TAG_SWEEP}` = '{sweep_name}' and tags.`{M.TAG_STATUS}` = 'finished'"
+    query = runs_rule.trial_filter({M.TAG_SWEEP: sweep_name}, finished=True)
     runs = client.search_runs([experiment.experiment_id], query, max_results=50_000)
     return {run.data.tags[M.TAG_CONFIG_HASH] for run in runs}

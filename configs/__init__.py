@@ -10,10 +10,10 @@ from configs.schema import (
     InitConfig,
     ModelConfig,
     OptimConfig,
-    SweepConfig,
     TrainConfig,
     TrialConfig,
 )
+from configs.sweep import SweepConfig
 
 __all__ = [
     "ConfigError",

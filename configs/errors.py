@@ -42,7 +42,6 @@ def format_validation_error(
     err: ValidationError, prefix: str = "", where: str = "", model: type[BaseModel] | None = None
 ) -> str:
     """Turn a pydantic ValidationError into one line per problem: path, value, rule, fix."""
-    model = model or _model_of(err)
     lines = []
     for e in err.errors():
         loc = tuple(e["loc"])
@@ -57,9 +56,3 @@ def format_validation_error(
     head = f"invalid config ({where})" if where else "invalid config"
     return head + ":\n  " + "\n  ".join(lines)
 
-
-def _model_of(err: ValidationError) -> type[BaseModel] | None:
-    from configs.schema import SweepConfig, TrialConfig
-
-    models: dict[str, type[BaseModel]] = {"TrialConfig": TrialConfig, "SweepConfig": SweepConfig}
-    return models.get(err.title)

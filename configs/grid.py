@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from configs.errors import ConfigError, format_validation_error
 from configs.models import resolve_model
-from configs.schema import SweepConfig, TrialConfig
+from configs.schema import TrialConfig
 
 # Top-level TrialConfig fields a grid path may start with ("sweep" is set by the sweep).
 _SECTIONS = ("model", "init", "optim", "data", "train", "seed")
@@ -44,15 +44,17 @@ def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
     section[rest[0]] = value
 
 
-def resolved_base(sweep: SweepConfig) -> dict[str, Any]:
-    """A copy of the sweep's `base` with a model preset name replaced by its fields."""
-    base = copy.deepcopy(sweep.base)
+def resolved_base(base: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a sweep's `base` with a model preset name replaced by its fields."""
+    base = copy.deepcopy(base)
     if isinstance(base.get("model"), str):
         base["model"] = resolve_model(base["model"])
     return base
 
 
-def expand_grid(sweep: SweepConfig) -> list[TrialConfig]:
+def expand_grid(
+    sweep_name: str, base: dict[str, Any], grids: list[dict[str, list[Any]]], seeds: list[int]
+) -> list[TrialConfig]:
     """Product of grid values (in YAML order) × seeds → validated `TrialConfig`s.
 
     A list of grids expands to the concatenation of each product, in list order.
@@ -61,15 +63,17 @@ def expand_grid(sweep: SweepConfig) -> list[TrialConfig]:
         ConfigError: an empty value list, an unknown path, or a grid point whose resolved
             trial is invalid (the message names the grid point).
     """
-    base = resolved_base(sweep)
+    resolved = resolved_base(base)
     trials: list[TrialConfig] = []
-    for grid in sweep.grids:
-        trials += _expand_one(grid, base, sweep)
+    for grid in grids:
+        trials += _expand_one(grid, resolved, sweep_name, seeds)
     _check_unique(trials)
     return trials
 
 
-def _expand_one(grid: dict[str, list[Any]], base: dict[str, Any], sweep: SweepConfig) -> list[TrialConfig]:
+def _expand_one(
+    grid: dict[str, list[Any]], base: dict[str, Any], sweep_name: str, seeds: list[int]
+) -> list[TrialConfig]:
     for path, values in grid.items():
         check_grid_path(path)
         if not values:
@@ -78,11 +82,11 @@ def _expand_one(grid: dict[str, list[Any]], base: dict[str, Any], sweep: SweepCo
     paths = sorted(grid, key=lambda path: path != "model")
     trials = []
     for combo in itertools.product(*(grid[p] for p in paths)):
-        for seed in sweep.seeds:
+        for seed in seeds:
             tree = copy.deepcopy(base)
             for path, value in zip(paths, combo):
                 _set_path(tree, path, value)
-            tree.update(sweep=sweep.name, seed=seed)
+            tree.update(sweep=sweep_name, seed=seed)
             trials.append(_validate_point(tree, dict(zip(paths, combo))))
     return trials
 
@@ -92,7 +96,7 @@ def _validate_point(tree: dict[str, Any], point: dict[str, Any]) -> TrialConfig:
         return TrialConfig.model_validate(tree)
     except ValidationError as err:
         where = f"grid point {point}" if point else "base"
-        raise ConfigError(format_validation_error(err, prefix="base", where=where)) from None
+        raise ConfigError(format_validation_error(err, prefix="base", where=where, model=TrialConfig)) from None
 
 
 def _check_unique(trials: list[TrialConfig]) -> None:

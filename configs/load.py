@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from configs.errors import ConfigError, format_validation_error
 from configs.grid import resolved_base
-from configs.schema import SweepConfig, TrialConfig
+from configs.schema import TrialConfig
+from configs.sweep import SweepConfig
 
 SWEEPS_DIR = Path(__file__).parent / "sweeps"
 
@@ -57,7 +58,7 @@ def parse_sweep(raw: Any, source: str = "<dict>") -> SweepConfig:
 
 def _check_base_keys(sweep: SweepConfig, source: str) -> None:
     """Validate `base` on its own so its errors read `base.<field>` with a spelling hint."""
-    base = dict(resolved_base(sweep), sweep=sweep.name)
+    base = dict(resolved_base(sweep.base), sweep=sweep.name)
     try:
         TrialConfig.model_validate(base)
     except ValidationError as err:

@@ -9,10 +9,15 @@ Scaling symbols (DESIGN.md, "Definitions"):
 * **N** (`num_params`): non-embedding parameters — everything except the token embedding,
   the position embedding and the (untied) output head, as in Kaplan et al. 2020, §2.1.
 * **D** (`num_tokens`): training tokens processed (sequences × sequence length).
-* **C** (`compute_flops`): training FLOPs = D · (6·N + 6·n_layer·seq_len·d_model), i.e.
-  Kaplan's 6N per token plus the attention-score term that Porian et al. 2024
-  ("Resolving discrepancies in compute-optimal scaling", eq. 1) argue must not be dropped
-  for small models.
+* **C** (`compute_flops`): training FLOPs, defined once here (see `flops_per_token`):
+  C = D · (6·(N + head) + 6·n_layer·seq_len·d_model), head = d_model·vocab_size. The output
+  head's FLOPs are counted (Porian et al. 2024, "Resolving discrepancies in compute-optimal
+  scaling of language models", §3: leaving out the last layer is one of the causes of the
+  Kaplan/Chinchilla discrepancy; at d_model 32 it understates C by ~30 %), and so is the
+  attention-score term (Porian et al. 2024, eq. 1). Every producer (the trainer logs
+  `size/compute_flops`) and consumer (analysis reads that logged value) uses this one
+  definition. `flops_6nd` is the named alternative convention C = 6·N·D, offered only to
+  compare with papers that use it (`--flops-convention 6nd` in the CLI).
 """
 
 from __future__ import annotations
@@ -49,12 +54,13 @@ TOTAL_TOKENS = "size/num_tokens"  # D planned for the whole run
 TOTAL_FLOPS = "size/compute_flops"  # C planned for the whole run
 ENTROPY_FLOOR = "size/entropy_floor"  # true loss floor of the synthetic language (nats)
 
-# --- MLflow tags that identify a run --------------------------------------------------
+# --- MLflow tags that identify a run (their rules live in configs/runs.py) -------------
 TAG_SWEEP = "scalinglab.sweep"
 TAG_TRIAL_ID = "scalinglab.trial_id"
 TAG_CONFIG_HASH = "scalinglab.config_hash"
-TAG_KIND = "scalinglab.kind"  # "trial" or "analysis"
-TAG_STATUS = "scalinglab.status"  # "running" / "finished": set by the trainer itself
+TAG_KIND = "scalinglab.kind"  # "trial" or "analysis" (configs/runs.py)
+TAG_OUTCOME = "scalinglab.outcome"  # why a run ended other than finished, e.g. "diverged"
+TAG_ANALYSIS = "scalinglab.analysis"  # which analysis an analysis run holds (phase, fit, ...)
 TRIAL_CONFIG_ARTIFACT = "trial_config.json"
 
 
@@ -81,17 +87,42 @@ def num_params(n_layer: int, d_model: int, d_ff: int) -> int:
     return n_layer * (attention + mlp + norms) + 2 * d_model
 
 
-def flops_per_token(n_layer: int, d_model: int, d_ff: int, seq_len: int) -> int:
-    """Training FLOPs per token: 6·N + 6·n_layer·seq_len·d_model.
+FLOPS_CONVENTIONS = ("scalinglab", "6nd")
+"""Names of the compute conventions: ours (head + attention, the default) and papers' 6·N·D."""
 
-    6N: forward costs 2 FLOPs per weight per token (multiply + add), backward twice that.
-    Attention term: QKᵀ and AV each cost 2·seq_len·d_model FLOPs per token per layer
-    forward; causal masking halves the average context, leaving 2·seq_len·d_model, and
-    backward triples it — 6·n_layer·seq_len·d_model (Porian et al. 2024, eq. 1).
+
+def head_params(d_model: int, vocab_size: int) -> int:
+    """Weights of the untied output head (d_model → vocab, no bias)."""
+    return d_model * vocab_size
+
+
+def flops_per_token(
+    n_layer: int, d_model: int, d_ff: int, seq_len: int, vocab_size: int, head_positions: float = 1.0
+) -> float:
+    """Training FLOPs per token: 6·(N + head·head_positions) + 6·n_layer·seq_len·d_model.
+
+    6 per weight: forward costs 2 FLOPs per weight per token (multiply + add), backward twice
+    that. The head counts like any weight (Porian et al. 2024). Attention term: QKᵀ and AV
+    each cost 2·seq_len·d_model FLOPs per token per layer forward; causal masking halves the
+    average context, leaving 2·seq_len·d_model, and backward triples it.
+
+    Args:
+        head_positions: share of positions whose logits are computed. 1 for language
+            modelling; 1/seq_len for a task scored at the last position only (the anchor
+            task skips the head elsewhere, so those FLOPs are never spent).
     """
-    return 6 * num_params(n_layer, d_model, d_ff) + 6 * n_layer * seq_len * d_model
+    weights = num_params(n_layer, d_model, d_ff) + head_params(d_model, vocab_size) * head_positions
+    return 6 * weights + 6 * n_layer * seq_len * d_model
 
 
-def compute_flops(n_layer: int, d_model: int, d_ff: int, seq_len: int, num_tokens: int) -> int:
-    """Training compute C in FLOPs for `num_tokens` tokens (D)."""
-    return flops_per_token(n_layer, d_model, d_ff, seq_len) * num_tokens
+def compute_flops(
+    n_layer: int, d_model: int, d_ff: int, seq_len: int, vocab_size: int, num_tokens: int,
+    head_positions: float = 1.0,
+) -> float:
+    """Training compute C in FLOPs for `num_tokens` tokens (D); see `flops_per_token`."""
+    return flops_per_token(n_layer, d_model, d_ff, seq_len, vocab_size, head_positions) * num_tokens
+
+
+def flops_6nd(num_params: float, num_tokens: float) -> float:
+    """The papers' convention C = 6·N·D (Kaplan et al. 2020), for comparisons only."""
+    return 6.0 * num_params * num_tokens

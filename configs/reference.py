@@ -14,11 +14,9 @@ from configs.schema import (
     InitConfig,
     ModelConfig,
     OptimConfig,
-    ResourcesConfig,
-    SweepConfig,
-    TrackingConfig,
     TrainConfig,
 )
+from configs.sweep import ResourcesConfig, SweepConfig, TrackingConfig
 
 SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("sweep (top level)", SweepConfig),

@@ -1,7 +1,7 @@
-"""Pydantic schemas of a trial and of a sweep.
+"""Pydantic schemas of one trial: its sections (model, init, optim, data, train) and `TrialConfig`.
 
-A `TrialConfig` is everything one training run needs; a `SweepConfig` is a base trial plus a
-grid over dotted paths and a list of seeds. Both are frozen and reject unknown keys. Every
+A `TrialConfig` is everything one training run needs (`configs/sweep.py` holds the sweep
+that expands into trials). Every schema is frozen and rejects unknown keys. Every
 cross-field rule lives in a `model_validator` whose message names the field, the value, the
 rule and the fix (STYLE.md §7).
 """
@@ -17,11 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from configs import metrics
 
 
-class _Frozen(BaseModel):
+class FrozenModel(BaseModel):
+    """Base of every config schema: immutable, unknown keys rejected."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ModelConfig(_Frozen):
+class ModelConfig(FrozenModel):
     """GPT decoder shape. The vocabulary and context length come from the task."""
 
     n_layer: int = Field(2, ge=1, description="Number of transformer blocks.")
@@ -41,7 +43,7 @@ class ModelConfig(_Frozen):
         return self
 
 
-class InitConfig(_Frozen):
+class InitConfig(FrozenModel):
     """Weight initialization: σ = fan_in^(−rate) on every weight matrix (DESIGN.md)."""
 
     rate: float = Field(
@@ -52,7 +54,7 @@ class InitConfig(_Frozen):
     )
 
 
-class OptimConfig(_Frozen):
+class OptimConfig(FrozenModel):
     """AdamW with decoupled weight decay and a warm-up + decay schedule."""
 
     lr: float = Field(3e-3, gt=0, description="Peak learning rate.")
@@ -67,7 +69,11 @@ class OptimConfig(_Frozen):
     grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip; 0 disables.")
 
 
-class DataConfig(_Frozen):
+ANCHOR_VOCAB_SIZE = 128
+"""Vocabulary of the composite anchor task (anchors 1..4, keys 20..99, answers 4..109)."""
+
+
+class DataConfig(FrozenModel):
     """Which synthetic task, and how much of it."""
 
     task: Literal["anchor", "markov"] = Field(
@@ -98,7 +104,7 @@ class DataConfig(_Frozen):
         return self
 
 
-class TrainConfig(_Frozen):
+class TrainConfig(FrozenModel):
     """Loop length, batch arithmetic, cadences and engine settings."""
 
     num_steps: int = Field(2_000, ge=1, description="Optimizer steps.")
@@ -145,7 +151,7 @@ class TrainConfig(_Frozen):
         return self.batch_size // self.micro_batch
 
 
-class TrialConfig(_Frozen):
+class TrialConfig(FrozenModel):
     """One fully resolved training run."""
 
     sweep: str = Field("adhoc", description="Name of the sweep this trial belongs to.")
@@ -187,66 +193,26 @@ class TrialConfig(_Frozen):
         return self.train.num_steps * self.train.batch_size * self.data.seq_len
 
     @property
-    def compute_flops(self) -> int:
-        """C: training FLOPs over the whole run."""
+    def vocab_size(self) -> int:
+        """Model vocabulary: fixed by the anchor task, configured for the synthetic language."""
+        return ANCHOR_VOCAB_SIZE if self.data.task == "anchor" else self.data.vocab_size
+
+    @property
+    def compute_flops(self) -> float:
+        """C: training FLOPs over the whole run (`configs.metrics.flops_per_token`).
+
+        The anchor task computes logits at the last position only, so its head counts once
+        per sequence.
+        """
         m = self.model
-        return metrics.compute_flops(m.n_layer, m.d_model, m.d_ff, self.data.seq_len, self.num_tokens)
+        head_positions = 1.0 / self.data.seq_len if self.data.task == "anchor" else 1.0
+        return metrics.compute_flops(
+            m.n_layer, m.d_model, m.d_ff, self.data.seq_len, self.vocab_size, self.num_tokens, head_positions
+        )
 
     def flat_params(self) -> dict[str, Any]:
         """Dotted-path view of the config, for MLflow params and results tables."""
         return flatten(self.model_dump(mode="json"))
-
-
-class ResourcesConfig(_Frozen):
-    """What Ray gives each trial, and how failures are handled."""
-
-    cpus_per_trial: float = Field(1.0, gt=0, description="CPUs Ray reserves per trial.")
-    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs Ray reserves per trial.")
-    max_concurrent: int | None = Field(None, ge=1, description="Cap on trials running at once.")
-    max_failures: int = Field(2, ge=0, description="Retries of a failed trial (resumes from checkpoint).")
-
-
-class TrackingConfig(_Frozen):
-    """Where metrics go."""
-
-    uri: str | None = Field(None, description="MLflow tracking URI; null = sqlite store in the workdir.")
-    experiment: str | None = Field(None, description="MLflow experiment; null = the sweep name.")
-
-
-class SweepConfig(_Frozen):
-    """A base trial, a grid over dotted paths and a list of seeds."""
-
-    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Sweep name.")
-    description: str = Field("", description="Free text shown in reports.")
-    base: dict[str, Any] = Field(default_factory=dict, description="Partial TrialConfig shared by all trials.")
-    grid: dict[str, list[Any]] | list[dict[str, list[Any]]] = Field(
-        default_factory=dict,
-        description="Dotted path → list of values; the product is swept. A list of such maps sweeps their union.",
-    )
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds per grid point.")
-    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-
-    @property
-    def grids(self) -> list[dict[str, list[Any]]]:
-        """The grid as a list of product grids (a single map is a list of one)."""
-        return self.grid if isinstance(self.grid, list) else [self.grid]
-
-    @property
-    def grid_keys(self) -> list[str]:
-        """Every dotted path any grid varies, in first-seen order."""
-        return list(dict.fromkeys(key for grid in self.grids for key in grid))
-
-    @property
-    def experiment_name(self) -> str:
-        """MLflow experiment the sweep logs to."""
-        return self.tracking.experiment or self.name
-
-    def trials(self) -> list[TrialConfig]:
-        """Expand the grid × seeds into validated trials, in a deterministic order."""
-        from configs.grid import expand_grid  # local: grid imports this module
-
-        return expand_grid(self)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

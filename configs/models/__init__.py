@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from configs.errors import ConfigError
+
 MODELS_DIR = Path(__file__).parent
 
 
@@ -21,8 +23,6 @@ def resolve_model(value: Any) -> Any:
         return value
     path = MODELS_DIR / f"{value}.yaml"
     if not path.exists():
-        from configs.errors import ConfigError
-
         raise ConfigError(
             f"model preset '{value}' does not exist; available: {', '.join(available_models())}"
         )

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from configs.schema import ANCHOR_VOCAB_SIZE
+
 IntArray = npt.NDArray[np.int64]
 
-VOCAB_SIZE = 128
-"""Model vocabulary size: covers anchors (1..4), keys/noise (20..99) and answers (4..109)."""
+VOCAB_SIZE = ANCHOR_VOCAB_SIZE
+"""Model vocabulary size (defined in configs, which counts FLOPs with it)."""
 
 KEY_LOW = 20
 """Smallest key/noise token (inclusive)."""

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from configs import ConfigError, SweepConfig, parse_sweep
-from configs.grid import check_grid_path, expand_grid
+from configs.grid import check_grid_path
 from configs.models import available_models, resolve_model
 
 BASE: dict[str, Any] = {
@@ -140,8 +140,8 @@ def test_no_grid_gives_one_trial_per_seed() -> None:
 def test_expansion_does_not_mutate_the_sweep() -> None:
     sweep = SweepConfig.model_validate(grid_sweep({"model": ["gpt_debug", "gpt_anchor"], "init.rate": [0.3]}))
     before = sweep.model_dump()
-    expand_grid(sweep)
-    expand_grid(sweep)
+    sweep.trials()
+    sweep.trials()
     assert sweep.model_dump() == before
     assert sweep.base["model"] == "gpt_debug"
 

@@ -7,16 +7,16 @@ from typing import Annotated
 
 import typer
 
-from cluster.fit_commands import fit_app
+from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_or_default
+from cluster.cli.fit import fit_app
+from cluster.cli.phase import phase
 from cluster.tables import make_console, print_results, print_table
 from configs import ConfigError, SweepConfig, load_sweep
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scaling studies of decoder-only LMs.")
 app.add_typer(fit_app, name="fit")
-console = make_console()
 
-Workdir = Annotated[Path, typer.Option(help="Holds mlflow.db, mlartifacts/ and ray_results/.")]
-TrackingUri = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow URI (default: sqlite in workdir).")]
+console = make_console()
 
 
 def _load(sweep_file: str) -> SweepConfig:
@@ -66,38 +66,15 @@ def run(
 
 @app.command()
 def results(
-    experiment: Annotated[str, typer.Option("-e", "--experiment")],
+    experiment: Experiment,
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
 ) -> None:
     """Print the results table of an experiment."""
-    from cluster.tracking import default_tracking_uri
-
-    print_results(console, tracking_uri or default_tracking_uri(workdir), experiment, [])
+    print_results(console, tracking_uri_or_default(tracking_uri, workdir), experiment, [])
 
 
-@app.command()
-def phase(
-    experiment: Annotated[str, typer.Option("-e", "--experiment")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("out/phase"),
-    tracking_uri: TrackingUri = None,
-    workdir: Workdir = Path("runs"),
-    id_min: float = 0.9,
-    ood_min: float = 0.5,
-    ood_value: Annotated[str, typer.Option(help="best (over training) or final.")] = "best",
-) -> None:
-    """Complexity-control phase diagram of an anchor-task experiment."""
-    from analysis.phase import PhaseThresholds
-    from analysis.phase_report import phase_summary, run_phase_analysis
-    from cluster.tracking import default_tracking_uri
-
-    thresholds = PhaseThresholds(id_min, ood_min, ood_value)  # type: ignore[arg-type]
-    report = run_phase_analysis(tracking_uri or default_tracking_uri(workdir), experiment, out, thresholds)
-    print_table(console, "phase cells (seeds averaged)", phase_summary(report.cells).to_dict(orient="records"))
-    print_table(console, "phase boundary (first phase-3 init value, from weak to strong control)",
-                report.boundaries.round(3).to_dict(orient="records"))
-    for path in report.files:
-        console.print(f"wrote {path}")
+app.command()(phase)
 
 
 @app.command()

@@ -133,7 +133,7 @@ def fit_density(
     workdir: Workdir = Path("runs"),
 ) -> None:
     """Density ρ = N̂/N of target runs against a reference law, or the density trend of a catalog."""
-    from cluster.density_commands import density_catalog, density_within
+    from cluster.cli.density import density_catalog, density_within
 
     out.mkdir(parents=True, exist_ok=True)
     if catalog is not None:

@@ -1,0 +1,19 @@
+"""Command-line options shared by every command group, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Workdir = Annotated[Path, typer.Option(help="Holds mlflow.db, mlartifacts/ and ray_results/.")]
+TrackingUri = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow URI (default: sqlite in workdir).")]
+Experiment = Annotated[str, typer.Option("-e", "--experiment", help="MLflow experiment to read.")]
+
+
+def tracking_uri_or_default(tracking_uri: str | None, workdir: Path) -> str:
+    """The given URI, else the workdir's sqlite store (`cluster.tracking.default_tracking_uri`)."""
+    from cluster.tracking import default_tracking_uri
+
+    return tracking_uri or default_tracking_uri(workdir)

@@ -1,0 +1,34 @@
+"""`scalinglab phase`: the complexity-control phase diagram of an anchor-task experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_or_default
+from cluster.tables import make_console, print_table
+
+console = make_console()
+
+
+def phase(
+    experiment: Experiment,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("out/phase"),
+    tracking_uri: TrackingUri = None,
+    workdir: Workdir = Path("runs"),
+    id_min: float = 0.9,
+    ood_min: float = 0.5,
+    ood_value: Annotated[str, typer.Option(help="best (over training) or final.")] = "best",
+) -> None:
+    """Complexity-control phase diagram of an anchor-task experiment."""
+    from analysis.phase import PhaseThresholds
+    from analysis.phase_report import phase_summary, run_phase_analysis
+    thresholds = PhaseThresholds(id_min, ood_min, ood_value)  # type: ignore[arg-type]
+    report = run_phase_analysis(tracking_uri_or_default(tracking_uri, workdir), experiment, out, thresholds)
+    print_table(console, "phase cells (seeds averaged)", phase_summary(report.cells).to_dict(orient="records"))
+    print_table(console, "phase boundary (first phase-3 init value, from weak to strong control)",
+                report.boundaries.round(3).to_dict(orient="records"))
+    for path in report.files:
+        console.print(f"wrote {path}")

@@ -1,0 +1,69 @@
+"""Run identity: how a trial's MLflow run is named and tagged, and when it counts as finished.
+
+One rule for "finished", used by the driver (skip finished trials on a rerun), the tracker
+(reopen an unfinished run on resume) and analysis (fit finished runs only): **a trial run is
+finished when its MLflow status is FINISHED.** The trainer sets that status as its very last
+act, after every metric and artifact is stored, so a FINISHED run is complete. Other ends:
+FAILED (crashed; a retry reopens it), KILLED (stopped by the user), and FAILED with tag
+`scalinglab.outcome = diverged` (a non-finite loss; never retried).
+
+This module only builds names, tags and MLflow search filters; it imports no MLflow.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from configs import metrics as M
+from configs.schema import TrialConfig
+
+KIND_TRIAL = "trial"
+KIND_ANALYSIS = "analysis"
+OUTCOME_DIVERGED = "diverged"
+
+RunState = Literal["finished", "running", "failed", "diverged", "killed"]
+
+
+def run_name(trial: TrialConfig) -> str:
+    """MLflow run name of a trial: ``<sweep>-<trial id>`` (also Ray's trial name)."""
+    return f"{trial.sweep}-{trial.trial_id}"
+
+
+def identity_tags(trial: TrialConfig) -> dict[str, str]:
+    """The tags that find a trial's run again: sweep name and config hash."""
+    return {M.TAG_SWEEP: trial.sweep, M.TAG_CONFIG_HASH: trial.config_hash}
+
+
+def trial_tags(trial: TrialConfig) -> dict[str, str]:
+    """Every tag a trial run carries from its start."""
+    return {**identity_tags(trial), M.TAG_TRIAL_ID: trial.trial_id, M.TAG_KIND: KIND_TRIAL}
+
+
+def run_state(status: str, tags: dict[str, str]) -> RunState:
+    """What a run's MLflow status and tags say about it, in the words of the results table."""
+    if status == "FINISHED":
+        return "finished"
+    if status == "KILLED":
+        return "killed"
+    if tags.get(M.TAG_OUTCOME) == OUTCOME_DIVERGED:
+        return "diverged"
+    return "failed" if status == "FAILED" else "running"
+
+
+def _equals(tags: dict[str, str]) -> list[str]:
+    return [f"tags.`{key}` = '{value}'" for key, value in tags.items()]
+
+
+def trial_filter(tags: dict[str, str] | None = None, finished: bool | None = None) -> str:
+    """MLflow search filter for trial runs carrying `tags`; `finished` narrows by the rule."""
+    clauses = _equals({M.TAG_KIND: KIND_TRIAL, **(tags or {})})
+    if finished is True:
+        clauses.append("attributes.status = 'FINISHED'")
+    elif finished is False:
+        clauses.append("attributes.status != 'FINISHED'")
+    return " and ".join(clauses)
+
+
+def analysis_filter(analysis: str) -> str:
+    """MLflow search filter for the analysis run of kind `analysis` (replaced on re-run)."""
+    return " and ".join(_equals({M.TAG_KIND: KIND_ANALYSIS, M.TAG_ANALYSIS: analysis}))

@@ -1,0 +1,60 @@
+"""The sweep schema: a base trial, a grid over dotted paths, seeds, resources and tracking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from configs.grid import expand_grid
+from configs.schema import TrialConfig, FrozenModel
+
+
+class ResourcesConfig(FrozenModel):
+    """What Ray gives each trial, and how failures are handled."""
+
+    cpus_per_trial: float = Field(1.0, gt=0, description="CPUs Ray reserves per trial.")
+    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs Ray reserves per trial.")
+    max_concurrent: int | None = Field(None, ge=1, description="Cap on trials running at once.")
+    max_failures: int = Field(2, ge=0, description="Retries of a failed trial (resumes from checkpoint).")
+
+
+class TrackingConfig(FrozenModel):
+    """Where metrics go."""
+
+    uri: str | None = Field(None, description="MLflow tracking URI; null = sqlite store in the workdir.")
+    experiment: str | None = Field(None, description="MLflow experiment; null = the sweep name.")
+
+
+class SweepConfig(FrozenModel):
+    """A base trial, a grid over dotted paths and a list of seeds."""
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Sweep name.")
+    description: str = Field("", description="Free text shown in reports.")
+    base: dict[str, Any] = Field(default_factory=dict, description="Partial TrialConfig shared by all trials.")
+    grid: dict[str, list[Any]] | list[dict[str, list[Any]]] = Field(
+        default_factory=dict,
+        description="Dotted path → list of values; the product is swept. A list of such maps sweeps their union.",
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds per grid point.")
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @property
+    def grids(self) -> list[dict[str, list[Any]]]:
+        """The grid as a list of product grids (a single map is a list of one)."""
+        return self.grid if isinstance(self.grid, list) else [self.grid]
+
+    @property
+    def grid_keys(self) -> list[str]:
+        """Every dotted path any grid varies, in first-seen order."""
+        return list(dict.fromkeys(key for grid in self.grids for key in grid))
+
+    @property
+    def experiment_name(self) -> str:
+        """MLflow experiment the sweep logs to."""
+        return self.tracking.experiment or self.name
+
+    def trials(self) -> list[TrialConfig]:
+        """Expand the grid × seeds into validated trials, in a deterministic order."""
+        return expand_grid(self.name, self.base, self.grids, self.seeds)
