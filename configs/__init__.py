@@ -5,8 +5,8 @@ Imports neither torch nor ray (a unit test enforces it).
 
 from configs.errors import ConfigError
 from configs.load import load_sweep, parse_sweep
+from configs.data import DataConfig
 from configs.schema import (
-    DataConfig,
     InitConfig,
     ModelConfig,
     OptimConfig,

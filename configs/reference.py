@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from configs.data import DataConfig
 from configs.schema import (
-    DataConfig,
     InitConfig,
     ModelConfig,
     OptimConfig,

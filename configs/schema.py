@@ -12,15 +12,11 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from configs import metrics
-
-
-class FrozenModel(BaseModel):
-    """Base of every config schema: immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from configs.base import FrozenModel
+from configs.data import DataConfig
 
 
 class ModelConfig(FrozenModel):
@@ -67,41 +63,6 @@ class OptimConfig(FrozenModel):
     )
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final lr as a fraction of lr.")
     grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip; 0 disables.")
-
-
-ANCHOR_VOCAB_SIZE = 128
-"""Vocabulary of the composite anchor task (anchors 1..4, keys 20..99, answers 4..109)."""
-
-
-class DataConfig(FrozenModel):
-    """Which synthetic task, and how much of it."""
-
-    task: Literal["anchor", "markov"] = Field(
-        "anchor", description="`anchor`: composite anchor task; `markov`: synthetic language."
-    )
-    seq_len: int = Field(9, ge=4, description="Tokens per sequence (context length).")
-    num_train: int | None = Field(
-        20_000, ge=1, description="Training sequences; null = fresh data, one epoch of num_steps·batch."
-    )
-    num_test: int = Field(2_000, ge=1, description="Held-out sequences per evaluation domain.")
-    vocab_size: int = Field(256, ge=8, description="`markov` only: vocabulary size.")
-    support: int = Field(32, ge=1, description="`markov` only: next-token support per token.")
-    zipf_exponent: float = Field(1.1, gt=0, description="`markov` only: Zipf exponent of emissions.")
-    num_domains: int = Field(2, ge=1, description="`markov` only: number of sources (domains).")
-
-    @model_validator(mode="after")
-    def _support_fits_vocab(self) -> DataConfig:
-        if self.task == "markov" and self.support > self.vocab_size:
-            raise ValueError(
-                f"data.support ({self.support}) must be ≤ data.vocab_size ({self.vocab_size}); "
-                "lower support or raise vocab_size"
-            )
-        if self.task == "anchor" and self.num_train is None:
-            raise ValueError(
-                "data.num_train (null) must be set for task 'anchor', which is a fixed "
-                "dataset trained for several epochs; give a number of sequences, e.g. 20000"
-            )
-        return self
 
 
 class TrainConfig(FrozenModel):
@@ -190,12 +151,12 @@ class TrialConfig(FrozenModel):
     @property
     def num_tokens(self) -> int:
         """D: training tokens processed over the whole run."""
-        return self.train.num_steps * self.train.batch_size * self.data.seq_len
+        return self.data.num_tokens(self.train.num_steps, self.train.batch_size)
 
     @property
     def vocab_size(self) -> int:
-        """Model vocabulary: fixed by the anchor task, configured for the synthetic language."""
-        return ANCHOR_VOCAB_SIZE if self.data.task == "anchor" else self.data.vocab_size
+        """Model vocabulary (the task decides it)."""
+        return self.data.model_vocab_size
 
     @property
     def compute_flops(self) -> float:
@@ -205,7 +166,7 @@ class TrialConfig(FrozenModel):
         per sequence.
         """
         m = self.model
-        head_positions = 1.0 / self.data.seq_len if self.data.task == "anchor" else 1.0
+        head_positions = self.data.scored_positions / self.data.seq_len
         return metrics.compute_flops(
             m.n_layer, m.d_model, m.d_ff, self.data.seq_len, self.vocab_size, self.num_tokens, head_positions
         )

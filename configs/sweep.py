@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import Field
 
+from configs.base import FrozenModel
 from configs.grid import expand_grid
-from configs.schema import TrialConfig, FrozenModel
+from configs.schema import TrialConfig
 
 
 class ResourcesConfig(FrozenModel):
