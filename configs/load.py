@@ -5,42 +5,66 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from configs.errors import ConfigError, format_validation_error
 from configs.grid import resolved_base
 from configs.schema import TrialConfig
 from configs.sweep import SweepConfig
+from configs.yaml_io import read_yaml
 
 SWEEPS_DIR = Path(__file__).parent / "sweeps"
 
 
-def resolve_sweep_path(path: str | Path) -> Path:
-    """A file path, or the name of a preset in `configs/sweeps/` (e.g. ``demo``)."""
-    candidate = Path(path)
-    if candidate.exists():
-        return candidate
-    preset = SWEEPS_DIR / f"{candidate.stem}.yaml"
-    if candidate.suffix in ("", ".yaml") and preset.exists():
-        return preset
-    presets = ", ".join(sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml")))
-    raise ConfigError(f"sweep file '{path}' does not exist and is not a preset ({presets})")
+PRESET_PREFIX = "preset:"
 
 
-def load_sweep(path: str | Path) -> SweepConfig:
-    """Parse, validate and expand a sweep YAML; every trial is validated before returning.
+def available_presets() -> list[str]:
+    """Names of the sweep presets shipped in `configs/sweeps/`."""
+    return sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml"))
+
+
+def resolve_sweep_path(spec: str | Path) -> Path:
+    """A sweep file path, or a preset name (``demo`` or ``preset:demo``) → the file to read.
+
+    A path and a preset never shadow each other: anything with a directory part or a
+    ``.yaml``/``.yml`` suffix is a path and must exist; a bare name is a preset.
 
     Raises:
-        ConfigError: the file is missing, is not a mapping, or any field (of the sweep or
-            of any expanded trial) is invalid. The message names each bad field.
+        ConfigError: the path does not exist, or the name is not a preset.
     """
-    sweep_path = resolve_sweep_path(path)
-    try:
-        raw = yaml.safe_load(sweep_path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{sweep_path}: not valid YAML: {err}") from None
-    return parse_sweep(raw, source=str(sweep_path))
+    text = str(spec)
+    presets = available_presets()
+    if text.startswith(PRESET_PREFIX) or _is_bare_name(text):
+        name = text.removeprefix(PRESET_PREFIX)
+        if name in presets:
+            return SWEEPS_DIR / f"{name}.yaml"
+        hint = f"; if you meant a file, write ./{name}" if Path(name).exists() else ""
+        raise ConfigError(f"'{name}' is not a sweep preset (presets: {', '.join(presets)}){hint}")
+    path = Path(text)
+    if path.is_file():
+        return path
+    hint = f"; to run the preset of that name, write `{path.stem}`" if path.stem in presets else ""
+    raise ConfigError(f"sweep file '{text}' does not exist{hint}")
+
+
+def _is_bare_name(text: str) -> bool:
+    return "/" not in text and "\\" not in text and Path(text).suffix not in (".yaml", ".yml")
+
+
+def load_sweep(spec: str | Path) -> SweepConfig:
+    """Parse, validate and expand a sweep YAML; every trial is validated before returning.
+
+    Args:
+        spec: a path to a YAML file, or a preset name (see `resolve_sweep_path`).
+
+    Raises:
+        ConfigError: the file is missing, is not a mapping, has a duplicated key, or any
+            field (of the sweep or of any expanded trial) is invalid. The message names
+            each bad field.
+    """
+    sweep_path = resolve_sweep_path(spec)
+    return parse_sweep(read_yaml(sweep_path), source=str(sweep_path))
 
 
 def parse_sweep(raw: Any, source: str = "<dict>") -> SweepConfig:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from configs.errors import ConfigError
+from configs.yaml_io import read_yaml
 
 MODELS_DIR = Path(__file__).parent
 
@@ -26,5 +25,5 @@ def resolve_model(value: Any) -> Any:
         raise ConfigError(
             f"model preset '{value}' does not exist; available: {', '.join(available_models())}"
         )
-    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    loaded: dict[str, Any] = read_yaml(path)
     return loaded

@@ -54,7 +54,8 @@ def test_demo_preset_by_name_resolves_the_model_preset() -> None:
     assert [(t.init.rate, t.optim.weight_decay) for t in trials] == [(0.3, 0.01), (0.3, 0.1), (0.8, 0.01), (0.8, 0.1)]
     for trial in trials:  # gpt_anchor
         assert (trial.model.n_layer, trial.model.n_head, trial.model.d_model, trial.model.d_ff) == (2, 1, 64, 256)
-    assert load_sweep("demo.yaml").trials() == trials
+    assert load_sweep("preset:demo").trials() == trials
+    assert load_sweep(SWEEPS_DIR / "demo.yaml").trials() == trials  # the file itself, by path
 
 
 @pytest.mark.parametrize("path", SHIPPED_SWEEPS, ids=[p.stem for p in SHIPPED_SWEEPS])
@@ -69,12 +70,47 @@ def test_shipped_sweeps_exist() -> None:
     assert "demo" in [p.stem for p in SHIPPED_SWEEPS]
 
 
-def test_missing_sweep_file(tmp_path: Path) -> None:
-    missing = tmp_path / "nope.yaml"
-    with pytest.raises(ConfigError, match=rf"sweep file '{re.escape(str(missing))}' does not exist and is not a preset \(.*demo.*\)"):
-        load_sweep(missing)
-    with pytest.raises(ConfigError, match=r"sweep file 'no_such_preset' does not exist and is not a preset"):
-        resolve_sweep_path("no_such_preset")
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        # A path that does not exist is an error even when its stem names a preset.
+        ("nope/demo.yaml", r"sweep file 'nope/demo\.yaml' does not exist; to run the preset of that name, write `demo`"),
+        ("demo.yaml", r"sweep file 'demo\.yaml' does not exist; to run the preset of that name, write `demo`"),
+        ("./missing.yml", r"sweep file '\./missing\.yml' does not exist$"),
+        # A bare name is a preset, never a file.
+        ("no_such_preset", r"'no_such_preset' is not a sweep preset \(presets: .*demo.*\)$"),
+        ("preset:nope", r"'nope' is not a sweep preset"),
+    ],
+)
+def test_paths_and_presets_never_shadow_each_other(
+    spec: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        resolve_sweep_path(spec)
+
+
+def test_a_bare_name_that_is_a_local_file_says_how_to_run_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, TINY_SWEEP, name="mysweep")
+    with pytest.raises(ConfigError, match=r"'mysweep' is not a sweep preset .*; if you meant a file, write \./mysweep"):
+        resolve_sweep_path("mysweep")
+    assert load_sweep("./mysweep").name == "tiny"
+
+
+@pytest.mark.parametrize(
+    "text, key, line, first",
+    [
+        ("name: a\nname: b\n", "name", 2, 1),
+        # The case that trained the wrong experiment: `train:` twice inside base.
+        ("name: t\nbase:\n  train: {num_steps: 5000}\n  seed: 1\n  train: {num_steps: 20}\n", "train", 5, 3),
+        ("name: t\ngrid:\n  - {init.rate: [0.3], init.rate: [0.5]}\n", "init.rate", 3, 3),
+    ],
+)
+def test_duplicated_keys_at_any_depth_are_errors(tmp_path: Path, text: str, key: str, line: int, first: int) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=rf"line {line}: key '{re.escape(key)}' is defined twice \(first on line {first}\)"):
+        load_sweep(path)
 
 
 def test_file_errors_name_the_file(tmp_path: Path) -> None:
