@@ -20,6 +20,10 @@ from configs.runs import run_name
 from trainers import TrackingTarget
 
 
+class SweepLaunchError(RuntimeError):
+    """The sweep cannot start as asked; the message says why and what to change."""
+
+
 @dataclass(frozen=True)
 class SweepResult:
     """What a sweep run leaves behind."""
@@ -112,7 +116,7 @@ def _check_fits(sweep: SweepConfig) -> None:
         ("gpus_per_trial", sweep.resources.gpus_per_trial, cluster_gpus()),
     ):
         if wanted > available:
-            raise ValueError(
+            raise SweepLaunchError(
                 f"resources.{field} ({wanted:g}) exceeds the cluster's {available:g}; no trial could "
                 f"ever start — lower {field} or attach to a larger cluster with --address"
             )

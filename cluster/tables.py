@@ -7,10 +7,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
 from configs import metrics as M
+
+if TYPE_CHECKING:  # pandas loads only when a results table is printed
+    import pandas as pd
 
 # The metric columns shown in a results table, in order, when present.
 RESULT_METRICS = (M.VAL_LOSS, M.ID_ACC, M.OOD_ACC, M.OOD_ACC_BEST, M.COMMUTATIVITY, M.EFFECTIVE_NEURONS,
@@ -49,14 +54,34 @@ def print_table(console: Console, title: str, rows: Sequence[Mapping[Any, Any]])
     console.print(table)
 
 
-def print_results(console: Console, tracking_uri: str, experiment: str, grid_keys: list[str]) -> None:
-    """Load an experiment's finished runs and print one row per run."""
+def varying_config_columns(runs: pd.DataFrame) -> list[str]:
+    """Dotted config columns whose value differs between runs (the sweep's grid axes)."""
+    config = [c for c in runs.columns if "." in c and "/" not in c and not c.startswith("scalinglab.")]
+    return [c for c in config if c != "seed" and runs[c].astype(str).nunique() > 1]
+
+
+def _state_column(runs: pd.DataFrame) -> pd.Series:
+    if "state" in runs:
+        return runs["state"]
+    return runs["status"].str.lower()
+
+
+def print_results(console: Console, tracking_uri: str, experiment: str, grid_keys: list[str]) -> bool:
+    """Print one row per trial run of `experiment` (any state); False when there is nothing to show.
+
+    Columns: trial id, the grid's config columns (given, or found as those that vary across
+    runs), seed, N, the run's state (finished / running / failed / diverged / killed) and
+    the final metrics.
+    """
     from analysis.load import NoRunsError, load_runs
 
     try:
-        runs = load_runs(tracking_uri, experiment)
-    except NoRunsError as err:
+        runs = load_runs(tracking_uri, experiment, include_unfinished=True)
+    except (NoRunsError, ValueError) as err:
         console.print(f"[yellow]{err}[/yellow]")
-        return
-    columns = ["trial_id", *grid_keys, "seed", "N", *(m for m in RESULT_METRICS if m in runs)]
+        return False
+    runs = runs.assign(state=_state_column(runs))
+    keys = [k for k in grid_keys if k in runs] or varying_config_columns(runs)
+    columns = ["trial_id", *keys, "seed", "N", "state", *(m for m in RESULT_METRICS if m in runs)]
     print_table(console, f"results: {experiment} ({len(runs)} runs)", runs[columns].to_dict(orient="records"))
+    return True

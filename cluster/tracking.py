@@ -6,20 +6,11 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from cluster.workdir import artifact_root, default_tracking_uri
 from configs import SweepConfig
 from configs import metrics as M
 from configs import runs as runs_rule
 from trainers.tracker import TrackingTarget
-
-
-def default_tracking_uri(workdir: Path) -> str:
-    """`sqlite:///<abs workdir>/mlflow.db`; absolute because Ray changes each trial's cwd."""
-    return f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
-
-
-def artifact_root(workdir: Path) -> Path:
-    """Where a sqlite-backed store keeps artifacts (`<workdir>/mlartifacts`)."""
-    return (workdir / "mlartifacts").resolve()
 
 
 def prepare_experiment(sweep: SweepConfig, workdir: Path, uri: str | None) -> TrackingTarget:

@@ -53,11 +53,15 @@ def run(
     workdir: Workdir = Path("runs"),
 ) -> None:
     """Run a sweep on Ray Tune and print the results table."""
-    from cluster.sweep import run_sweep
+    sweep = _load(sweep_file)  # before Ray, MLflow or torch load: a bad config fails in < 1 s
+    from cluster.sweep import SweepLaunchError, run_sweep
 
-    sweep = _load(sweep_file)
-    result = run_sweep(sweep, workdir.resolve(), address=address, tracking_uri=tracking_uri,
-                       max_concurrent=max_concurrent, num_cpus=num_cpus, console=console)
+    try:
+        result = run_sweep(sweep, workdir.resolve(), address=address, tracking_uri=tracking_uri,
+                           max_concurrent=max_concurrent, num_cpus=num_cpus, console=console)
+    except SweepLaunchError as err:
+        console.print(f"[red]cannot start[/red]: {err}")
+        raise typer.Exit(2) from None
     console.print(f"finished in {result.wall_seconds:.0f} s; {result.num_failed} failed trials")
     print_results(console, result.target.uri, result.target.experiment, _display_keys(sweep))
     if result.num_failed:
@@ -70,8 +74,9 @@ def results(
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
 ) -> None:
-    """Print the results table of an experiment."""
-    print_results(console, tracking_uri_or_default(tracking_uri, workdir), experiment, [])
+    """Print the results table of an experiment: grid columns, state and final metrics per run."""
+    if not print_results(console, tracking_uri_or_default(tracking_uri, workdir), experiment, []):
+        raise typer.Exit(1)
 
 
 app.command()(phase)

@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
+from cluster.workdir import default_tracking_uri
+
 Workdir = Annotated[Path, typer.Option(help="Holds mlflow.db, mlartifacts/ and ray_results/.")]
 TrackingUri = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow URI (default: sqlite in workdir).")]
 Experiment = Annotated[str, typer.Option("-e", "--experiment", help="MLflow experiment to read.")]
 
 
 def tracking_uri_or_default(tracking_uri: str | None, workdir: Path) -> str:
-    """The given URI, else the workdir's sqlite store (`cluster.tracking.default_tracking_uri`)."""
-    from cluster.tracking import default_tracking_uri
-
+    """The given URI, else the workdir's sqlite store."""
     return tracking_uri or default_tracking_uri(workdir)
