@@ -1,4 +1,9 @@
-"""The Ray Tune function trainable: re-validate the trial, resume if Ray hands a checkpoint."""
+"""The Ray Tune function trainable: re-validate the trial, resume if Ray hands a checkpoint.
+
+A diverged trial (`trainers.hooks.TrialDiverged`) returns normally after one last report
+with `diverged: 1`, so Ray does not retry it: a retry would diverge again at the same step.
+Its MLflow run is already FAILED and tagged diverged.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,12 @@ from typing import Any
 from ray import tune
 
 from configs import TrialConfig
-from trainers import TrackingTarget, run_trial
+from trainers.hooks import Report, TrialDiverged
+from trainers.loop import run_trial
+from trainers.tracker import TrackingTarget
+
+DIVERGED = "diverged"
+"""Key of the flag in a diverged trial's last Ray report (1.0; absent from normal reports)."""
 
 
 class InjectedFailure(RuntimeError):
@@ -44,6 +54,19 @@ def train_trial(config: dict[str, Any]) -> None:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Ray has persisted its copy
         maybe_fail(int(metrics["step"]))
 
+    try:
+        _train_or_resume(trial, report, target)
+    except TrialDiverged as diverged:
+        tune.report(diverged_metrics(diverged))
+
+
+def diverged_metrics(diverged: TrialDiverged) -> dict[str, float]:
+    """A diverged trial's last report: its last finite report updated with the values of the
+    step it diverged at (the non-finite loss, lr, progress), and the flag."""
+    return {**diverged.last_metrics, **diverged.step_metrics, "step": float(diverged.step), DIVERGED: 1.0}
+
+
+def _train_or_resume(trial: TrialConfig, report: Report, target: TrackingTarget) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         run_trial(trial, report, tracking=target)

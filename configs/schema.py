@@ -40,21 +40,81 @@ class ModelConfig(FrozenModel):
 
 
 class InitConfig(FrozenModel):
-    """Weight initialization: σ = fan_in^(−rate) on every weight matrix (DESIGN.md)."""
+    """Weight initialization: every weight matrix from N(0, σ²), σ set by `scheme` and γ.
 
+    σ of each matrix (d = d_model, d_ff = MLP width, L = n_layer, γ = `rate`):
+
+    ==========================  =================  ==========================
+    matrix                      `fan_in`           `reference`
+    ==========================  =================  ==========================
+    token, position embedding   d^(−γ)             d^(−γ)
+    W_Q, W_K, W_V               d^(−γ)             d^(−γ)
+    attention output W_O        d^(−γ)             d^(−γ) / √(2·L)
+    MLP up (d → d_ff)           d^(−γ)             d^(−γ)
+    MLP down (d_ff → d)         d_ff^(−γ)          d^(−γ) / √(2·L)
+    output head                 d^(−γ)             d^(−γ)
+    ==========================  =================  ==========================
+
+    `reference` is the complexity-control reference code (sjtuzzw/complexity_control,
+    `GPT2_init_for_diff_part_prenorm.py`). With `std` set, `std` replaces the base σ
+    (fan_in^(−γ) or d^(−γ)); `reference` still divides the two residual outputs by √(2·L), so
+    `reference` + `std: 0.02` is GPT-2's initialization. LayerNorm gains are 1 and every bias
+    0 in both schemes (the reference code keeps PyTorch's uniform bias init and a head bias).
+    """
+
+    scheme: Literal["fan_in", "reference"] = Field(
+        "fan_in",
+        description=(
+            "σ of each weight matrix. `fan_in`: σ = fan_in^(−γ) (d_model for embeddings, Q, K, V, "
+            "attention output, MLP up and head; d_ff for MLP down). `reference` (the complexity-"
+            "control reference code): σ = d_model^(−γ) for every matrix, the attention output and "
+            "MLP down-projection further divided by √(2·n_layer). LayerNorm 1, biases 0."
+        ),
+    )
     rate: float = Field(
-        0.5, gt=0, le=3, description="Initialization rate γ: σ = fan_in^(−γ). Larger = smaller init."
+        0.5, gt=0, le=3,
+        description="Initialization rate γ: σ = fan_in^(−γ) or d_model^(−γ) (see `scheme`). Larger = smaller init.",
     )
     std: float | None = Field(
-        None, gt=0, description="Fixed σ for every weight matrix instead of fan_in^(−γ) (control runs)."
+        None, gt=0,
+        description=(
+            "Fixed base σ instead of fan_in^(−γ) / d_model^(−γ) (control runs); `reference` still "
+            "divides the residual outputs by √(2·n_layer)."
+        ),
     )
 
 
 class OptimConfig(FrozenModel):
-    """AdamW with decoupled weight decay and a warm-up + decay schedule."""
+    """Adam(W) with weight decay λ and a warm-up + decay schedule.
+
+    `weight_decay_mode` (trainers/optim.py):
+
+    * `decoupled` (default, as the reference code): torch AdamW; each step multiplies every
+      decayed weight by (1 − lr·λ) besides the Adam update of the loss gradient.
+    * `l2` (the textbook's coupled form): the objective is loss + λ·Σ‖W‖² under Adam, so the
+      gradient gains 2λW and is clipped and normalized with the rest. λ is the coefficient of
+      ‖W‖² as written (not of ½‖W‖², which is what `torch.optim.Adam(weight_decay=λ)` uses).
+    """
 
     lr: float = Field(3e-3, gt=0, description="Peak learning rate.")
-    weight_decay: float = Field(0.01, ge=0, description="Decoupled weight decay λ (AdamW).")
+    weight_decay: float = Field(
+        0.01, ge=0,
+        description="Weight decay λ: AdamW's decoupled factor, or the coefficient of λ‖W‖² in the loss (see `weight_decay_mode`).",
+    )
+    weight_decay_mode: Literal["decoupled", "l2"] = Field(
+        "decoupled",
+        description=(
+            "`decoupled`: AdamW, W ← W − lr·λ·W each step (the reference code). `l2`: Adam on "
+            "loss + λ·Σ‖W‖² (gradient + 2λW, clipped with the rest; the textbook's form)."
+        ),
+    )
+    decay_norms_and_biases: bool = Field(
+        True,
+        description=(
+            "Decay LayerNorm gains/shifts and biases too (true: every parameter, as the reference "
+            "code); false: only the weight matrices (embeddings, Q, K, V, O, MLP, head)."
+        ),
+    )
     beta1: float = Field(0.9, ge=0, lt=1, description="Adam β₁.")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam β₂.")
     warmup_steps: int = Field(100, ge=0, description="Linear warm-up steps from 0 to lr.")
@@ -73,8 +133,10 @@ class TrainConfig(FrozenModel):
     micro_batch_size: int | None = Field(
         None, ge=1, description="Sequences per forward pass; null = batch_size (no accumulation)."
     )
-    eval_every: int = Field(100, ge=1, description="Evaluate and log every this many steps.")
-    checkpoint_every: int = Field(500, ge=1, description="Checkpoint every this many steps.")
+    eval_every: int = Field(100, ge=1, description="Evaluate, log and report every this many steps, and at the last step.")
+    checkpoint_every: int = Field(
+        500, ge=1, description="Checkpoint every this many steps (not at the last step: a finished trial needs none)."
+    )
     zero_stage: Literal[0, 1, 2] = Field(0, description="DeepSpeed ZeRO stage.")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="`auto`: bf16 on CUDA, fp32 on CPU (bf16 is slower on CPU)."

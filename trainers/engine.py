@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from configs import TrialConfig
+from trainers.optim import build_optimizer
 
 
 def resolve_device() -> str:
@@ -28,8 +29,8 @@ def build_ds_config(trial: TrialConfig, device: str, world_size: int = 1) -> dic
     """The DeepSpeed config dict for a trial. Pure: same trial → same dict.
 
     Gradient clipping is always written out because DeepSpeed silently defaults it to 1.0.
-    The optimizer is not configured here: a torch AdamW is passed to `initialize`, since the
-    config route selects FusedAdam, which JIT-compiles for over a minute on CPU.
+    The optimizer is not configured here: a torch Adam(W) is passed to `initialize`, since
+    the config route selects FusedAdam, which JIT-compiles for over a minute on CPU.
     """
     train = trial.train
     micro = train.micro_batch // world_size
@@ -79,16 +80,11 @@ def setup_single_process(device: str) -> None:
 
 
 def create_engine(trial: TrialConfig, model: torch.nn.Module, device: str) -> Any:
-    """Wrap `model` in a DeepSpeed engine with torch AdamW (decoupled weight decay λ)."""
+    """Wrap `model` in a DeepSpeed engine with the trial's torch optimizer (`trainers.optim`)."""
     setup_single_process(device)
     import deepspeed
 
-    optimizer = torch.optim.AdamW(
-        model.parameters(),
-        lr=trial.optim.lr,
-        betas=(trial.optim.beta1, trial.optim.beta2),
-        weight_decay=trial.optim.weight_decay,
-    )
+    optimizer = build_optimizer(model, trial.optim)
     engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, config=build_ds_config(trial, device)
     )

@@ -1,16 +1,26 @@
 """`run_trial`: train one `TrialConfig` through DeepSpeed, without Ray.
 
-The step is small; evaluation and checkpointing run after it at their own cadences
-(`train.eval_every`, `train.checkpoint_every`), as levanter's hooks do, never inside it. `report(metrics, checkpoint_dir)` is how a
-caller (Ray Tune, or a test) hears about progress; it receives a checkpoint directory only
-on checkpoint steps.
+The loop reads top to bottom: build the run, then for each step fetch the batch
+(`trainers.batches.next_batch`), take one optimizer step (`train_step`) and run the hooks
+that are due (`trainers.hooks`: divergence check, evaluation, logging, checkpoint, report —
+plus any `extra_hooks` a caller passes). `report(metrics, checkpoint_dir)` is how a caller
+(Ray Tune, or a test) hears about progress; it receives a checkpoint directory only on
+checkpoint steps.
+
+How a run ends (`configs.runs` holds the rule): FINISHED as the trainer's very last act,
+after every metric and artifact is stored; FAILED on an exception (a retry reopens the run);
+FAILED and tagged diverged on a non-finite loss or parameter (`TrialDiverged` is raised so
+the caller does not retry); KILLED on an interrupt. A temporary checkpoint folder is
+removed in every case.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,18 +30,17 @@ import torch
 
 from configs import TrialConfig
 from configs import metrics as M
-from trainers.batches import batch_indices
-from trainers.checkpoint import TrainState, load_checkpoint, save_checkpoint
-from trainers.data.tasks import EvalSet, TaskData, build_task, sample_fresh
+from configs import runs
+from trainers.batches import next_batch
+from trainers.checkpoint import TrainState, load_checkpoint
+from trainers.data.tasks import EvalSet, TaskData, build_task
 from trainers.engine import create_engine, resolve_device
-from trainers.evaluate import evaluate, sequence_loss
+from trainers.evaluate import sequence_loss
+from trainers.hooks import Hook, Report, StepInfo, TrialDiverged, TrialRun, default_hooks, run_hooks
 from trainers.model import build_model
+from trainers.optim import LossSpec, l2_penalty, loss_spec
 from trainers.schedule import lr_at
-from trainers.tracker import InMemoryTracker, MlflowTracker, Tracker, TrackingTarget, config_json
-
-Report = Callable[[dict[str, float], Path | None], None]
-# Metrics whose best-over-training value is logged beside the current one.
-BEST_OF = {M.OOD_ACC: M.OOD_ACC_BEST, M.ID_ACC: M.ID_ACC_BEST}
+from trainers.tracker import DESCRIPTION_TAG, InMemoryTracker, MlflowTracker, Tracker, TrackingTarget, log_run_setup
 
 
 @dataclass(frozen=True)
@@ -43,109 +52,53 @@ class TrialResult:
     steps_run: int  # steps executed by this call (less than num_steps after a resume)
 
 
-@dataclass
-class _Context:
-    trial: TrialConfig
-    task: TaskData
-    engine: Any
-    device: str
-    tracker: Tracker
-    state: TrainState
-    report: Report
-    checkpoint_root: Path
-    last_eval: dict[str, float]
+def train_step(engine: Any, batch: EvalSet, lr: float, micro_batch: int, loss: LossSpec) -> float:
+    """One optimizer step over `batch`, in micro-batches of `micro_batch` sequences.
 
+    Args:
+        engine: a DeepSpeed engine (its gradient accumulation equals the number of
+            micro-batches in `batch`; it steps the optimizer at the boundary).
+        batch: inputs and targets of the whole step.
+        lr: learning rate set on every parameter group for this step.
+        micro_batch: sequences per forward/backward pass.
+        loss: scored positions and the `l2` penalty, if any, added to each micro-batch loss.
 
-def _next_batch(ctx: _Context) -> EvalSet:
-    trial, task = ctx.trial, ctx.task
-    if task.train is None:
-        return sample_fresh(task, ctx.state.step, trial.train.batch_size, trial.seed)
-    idx = batch_indices(ctx.state.step, trial.train.batch_size, len(task.train.inputs), trial.seed)
-    return EvalSet(task.train.inputs[idx], task.train.targets[idx])
-
-
-def train_step(ctx: _Context) -> float:
-    """One optimizer step (with gradient accumulation); returns the mean train loss."""
-    batch = _next_batch(ctx)
-    lr = lr_at(ctx.state.step, ctx.trial.optim, ctx.trial.train.num_steps)
-    for group in ctx.engine.optimizer.param_groups:
+    Returns:
+        The mean data loss (cross-entropy, without the penalty) over the micro-batches.
+    """
+    for group in engine.optimizer.param_groups:
         group["lr"] = lr
-    micro, losses = ctx.trial.train.micro_batch, []
-    for lo in range(0, len(batch.inputs), micro):
-        x = torch.from_numpy(batch.inputs[lo : lo + micro]).to(ctx.device)
-        y = torch.from_numpy(batch.targets[lo : lo + micro]).to(ctx.device)
-        loss = sequence_loss(ctx.engine, x, y, ctx.task.loss_on)
-        ctx.engine.backward(loss)
-        ctx.engine.step()  # DeepSpeed only steps the optimizer at accumulation boundaries
-        losses.append(float(loss.detach()))
+    device, losses = engine.device, []
+    for lo in range(0, len(batch.inputs), micro_batch):
+        x = torch.from_numpy(batch.inputs[lo : lo + micro_batch]).to(device)
+        y = torch.from_numpy(batch.targets[lo : lo + micro_batch]).to(device)
+        data_loss = sequence_loss(engine, x, y, loss.loss_on)
+        penalty = l2_penalty(loss)
+        engine.backward(data_loss if penalty is None else data_loss + penalty)
+        engine.step()  # DeepSpeed steps the optimizer at accumulation boundaries
+        losses.append(float(data_loss.detach()))
     return float(np.mean(losses))
 
 
-def _evaluate_hook(ctx: _Context) -> None:
-    state, trial = ctx.state, ctx.trial
-    values = evaluate(ctx.engine.module, ctx.task, ctx.device)
-    for key, best_key in BEST_OF.items():
-        if key in values:
-            state.best[best_key] = max(state.best.get(best_key, 0.0), values[key])
-    num_tokens = state.step * trial.train.batch_size * trial.data.seq_len
-    values.update(state.best)
-    values[M.TRAIN_LOSS] = state.loss_sum / max(state.loss_count, 1)
-    values[M.LEARNING_RATE] = lr_at(state.step - 1, trial.optim, trial.train.num_steps)
-    values[M.NUM_TOKENS] = float(num_tokens)
-    values[M.COMPUTE_FLOPS] = float(num_tokens * trial.compute_flops / trial.num_tokens)
-    values[M.TOKENS_PER_S] = num_tokens / max(state.train_seconds, 1e-9)
-    state.loss_sum, state.loss_count = 0.0, 0
-    ctx.tracker.log_metrics(values, state.step)
-    ctx.last_eval = values
+def train(run: TrialRun, hooks: Sequence[Hook]) -> int:
+    """Step from `run.state.step` to `train.num_steps`, running due hooks after each step.
 
-
-def _checkpoint_hook(ctx: _Context) -> Path:
-    ctx.tracker.flush()  # never let a checkpoint run ahead of what MLflow holds
-    directory = Path(tempfile.mkdtemp(prefix=f"step{ctx.state.step}-", dir=ctx.checkpoint_root))
-    return save_checkpoint(ctx.engine, directory, ctx.state)
-
-
-def _after_step(ctx: _Context) -> None:
-    step, train = ctx.state.step, ctx.trial.train
-    is_last = step == train.num_steps
-    if step % train.eval_every and not is_last:
-        return
-    _evaluate_hook(ctx)
-    checkpoint = _checkpoint_hook(ctx) if step % train.checkpoint_every == 0 and not is_last else None
-    ctx.report({"step": float(step), **ctx.last_eval}, checkpoint)
-
-
-def _train(ctx: _Context) -> int:
-    steps_run = 0
-    while ctx.state.step < ctx.trial.train.num_steps:
+    Returns:
+        The number of steps this call took.
+    """
+    trial, state = run.trial, run.state
+    start = state.step
+    while state.step < trial.train.num_steps:
         started = time.perf_counter()
-        loss = train_step(ctx)
-        ctx.state.train_seconds += time.perf_counter() - started
-        ctx.state.step += 1
-        ctx.state.loss_sum += loss
-        ctx.state.loss_count += 1
-        steps_run += 1
-        _after_step(ctx)
-    return steps_run
-
-
-def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None, run_id: str | None) -> Tracker:
-    if tracking is None:
-        return InMemoryTracker()
-    if not isinstance(tracking, TrackingTarget):
-        return tracking
-    identity = {M.TAG_SWEEP: trial.sweep, M.TAG_CONFIG_HASH: trial.config_hash}
-    tracker = MlflowTracker(tracking, f"{trial.sweep}-{trial.trial_id}", run_id, tags_to_match=identity)
-    tags = {**identity, M.TAG_TRIAL_ID: trial.trial_id, M.TAG_KIND: "trial", M.TAG_STATUS: "running"}
-    params = trial.flat_params()
-    tracker.log_setup(params, tags, config_json(params))
-    return tracker
-
-
-def _configure_torch(trial: TrialConfig) -> None:
-    # Near-zero losses make Adam's second moments subnormal; CPU steps then slow 3–5×.
-    torch.set_flush_denormal(True)
-    torch.set_num_threads(trial.train.num_threads)
+        batch = next_batch(run.task, state.step, trial.train.batch_size, trial.seed)
+        lr = lr_at(state.step, trial.optim, trial.train.num_steps)
+        loss = train_step(run.engine, batch, lr, trial.train.micro_batch, run.loss)
+        state.train_seconds += time.perf_counter() - started
+        state.step += 1
+        state.loss_sum += loss
+        state.loss_count += 1
+        run_hooks(hooks, StepInfo(state.step, loss, lr, run))
+    return state.step - start
 
 
 def run_trial(
@@ -155,17 +108,76 @@ def run_trial(
     tracking: TrackingTarget | Tracker | None = None,
     resume_from: Path | None = None,
     checkpoint_root: Path | None = None,
+    extra_hooks: Sequence[Hook] = (),
 ) -> TrialResult:
     """Train `trial` to completion (or resume it from `resume_from`) and return its result.
 
     Args:
         trial: the fully resolved config.
         report: called after every evaluation with the metrics and, on checkpoint steps,
-            the checkpoint directory (ownership passes to the caller).
+            the checkpoint directory (ownership passes to the caller; under the default
+            temporary root it exists until `run_trial` returns, so copy it in `report`).
         tracking: an MLflow target, an existing Tracker, or None for an in-memory one.
         resume_from: a checkpoint directory written by a previous attempt of this trial.
-        checkpoint_root: where checkpoints are written (default: a temporary directory).
+        checkpoint_root: where checkpoints are written (default: a temporary directory,
+            removed when the trial ends however it ends).
+        extra_hooks: hooks run after evaluation and before logging (`trainers.hooks`).
+
+    Raises:
+        TrialDiverged: the loss or a parameter went non-finite (the run is tagged diverged
+            and FAILED; retrying would diverge again).
     """
+    hooks = default_hooks(trial, report or (lambda metrics, checkpoint: None), extra_hooks)
+    with _checkpoint_folder(checkpoint_root) as root:
+        run = _start_run(trial, tracking, resume_from, root)
+        with _ends_run(run):
+            steps_run = train(run, hooks)
+            _store_figures(run)
+    run.tracker.finish("FINISHED")  # the very last act: every metric and artifact is stored
+    return TrialResult(run.tracker.run_id, run.last_metrics, steps_run)
+
+
+@contextmanager
+def _checkpoint_folder(given: Path | None) -> Iterator[Path]:
+    """`given` (the caller's, kept), or a temporary `scalinglab-ckpt-*` folder removed on exit."""
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        yield given
+        return
+    root = Path(tempfile.mkdtemp(prefix="scalinglab-ckpt-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def _ends_run(run: TrialRun) -> Iterator[None]:
+    """End the tracked run as FAILED (tagged diverged on divergence) or KILLED on the way out."""
+    try:
+        yield
+    except TrialDiverged as diverged:
+        _record_divergence(run, diverged)
+        run.tracker.finish("FAILED")
+        raise
+    except Exception:
+        run.tracker.finish("FAILED")  # a retry reopens the run and sets it RUNNING again
+        raise
+    except BaseException:  # KeyboardInterrupt, SystemExit: stopped, not broken
+        run.tracker.finish("KILLED")
+        raise
+
+
+def _record_divergence(run: TrialRun, diverged: TrialDiverged) -> None:
+    """Log the non-finite value and its lr at the step it happened; tag the run diverged."""
+    run.tracker.log_metrics(diverged.step_metrics, diverged.step)
+    run.tracker.set_tags({M.TAG_OUTCOME: runs.OUTCOME_DIVERGED, DESCRIPTION_TAG: str(diverged)})
+
+
+def _start_run(
+    trial: TrialConfig, tracking: TrackingTarget | Tracker | None, resume_from: Path | None, root: Path
+) -> TrialRun:
+    """Data, model, engine, restored state and an open tracked run."""
     _configure_torch(trial)
     device = resolve_device()
     task = build_task(trial.data, trial.train, trial.seed)
@@ -174,18 +186,25 @@ def run_trial(
     state = load_checkpoint(engine, resume_from) if resume_from else TrainState()
     tracker = _open_tracker(trial, tracking, state.run_id)
     state.run_id = tracker.run_id
-    root = checkpoint_root or Path(tempfile.mkdtemp(prefix="scalinglab-ckpt-"))
-    root.mkdir(parents=True, exist_ok=True)
-    ctx = _Context(trial, task, engine, device, tracker, state, report or (lambda m, c: None), root, {})
+    log_run_setup(tracker, trial.flat_params(), runs.trial_tags(trial))
     if state.step == 0:
         tracker.log_metrics(_size_metrics(trial, task), step=0)
-    try:
-        steps_run = _train(ctx)
-        _finish(ctx)
-    except BaseException:
-        tracker.finish("FAILED")  # a retry reopens the run and sets it RUNNING again
-        raise
-    return TrialResult(tracker.run_id, ctx.last_eval, steps_run)
+    spec = loss_spec(model, trial.optim, task.loss_on)
+    return TrialRun(trial, task, engine, device, tracker, state, spec, root)
+
+
+def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None, run_id: str | None) -> Tracker:
+    if tracking is None:
+        return InMemoryTracker()
+    if isinstance(tracking, TrackingTarget):
+        return MlflowTracker(tracking, runs.run_name(trial), run_id, identity=runs.identity_tags(trial))
+    return tracking
+
+
+def _configure_torch(trial: TrialConfig) -> None:
+    # Near-zero losses make Adam's second moments subnormal; CPU steps then slow 3–5×.
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(trial.train.num_threads)
 
 
 def _size_metrics(trial: TrialConfig, task: TaskData) -> dict[str, float]:
@@ -196,12 +215,9 @@ def _size_metrics(trial: TrialConfig, task: TaskData) -> dict[str, float]:
     return values
 
 
-def _finish(ctx: _Context) -> None:
-    from trainers.artifacts import write_run_figures
+def _store_figures(run: TrialRun) -> None:
+    from trainers.artifacts import write_run_figures  # matplotlib: loaded only when a run ends
 
     with tempfile.TemporaryDirectory() as tmp:
-        for path in write_run_figures(ctx.engine.module, Path(tmp)):
-            ctx.tracker.log_artifact(path)
-    if isinstance(ctx.tracker, MlflowTracker):
-        ctx.tracker.set_tag(M.TAG_STATUS, "finished")
-    ctx.tracker.finish("FINISHED")
+        for path in write_run_figures(run.model, Path(tmp)):
+            run.tracker.log_artifact(path)

@@ -3,8 +3,9 @@
 Shape follows nanoGPT's `model.py`: a few small modules with shape comments. Two options
 matter for the complexity-control experiments: pre- vs post-LayerNorm (the reference runs of
 Zhang et al. 2024 are post-LN) and γ-initialization — every weight matrix, including the
-embeddings and the output head, is drawn from N(0, σ²) with σ = fan_in^(−γ), while
-LayerNorm and bias parameters keep PyTorch's defaults (ones / zeros).
+embeddings and the output head, is drawn from N(0, σ²) with σ set by `init.scheme`
+(`fan_in`: fan_in^(−γ); `reference`: d_model^(−γ), residual outputs / √(2·n_layer); the
+table is in `configs.schema.InitConfig`), while LayerNorm gains are 1 and biases 0.
 """
 
 from __future__ import annotations
@@ -124,12 +125,30 @@ def fan_in(weight: torch.Tensor) -> int:
     return weight.shape[1]
 
 
+# The two matrices that write into the residual stream; `reference` shrinks them by √(2·L)
+# so the stream's variance does not grow with depth (GPT-2's scaled residual init).
+RESIDUAL_OUTPUTS = ("attn.proj.weight", "mlp.out.weight")
+
+
+def init_stds(model: GPT, init: InitConfig) -> dict[str, float]:
+    """σ of every weight matrix under `init`, by parameter name (the InitConfig table)."""
+    d_model, n_layer = model.tok_emb.weight.shape[1], len(model.blocks)
+    stds = {}
+    for name, weight in weight_matrices(model).items():
+        width = fan_in(weight) if init.scheme == "fan_in" else d_model
+        std = init.std if init.std is not None else width ** (-init.rate)
+        if init.scheme == "reference" and name.endswith(RESIDUAL_OUTPUTS):
+            std /= math.sqrt(2 * n_layer)
+        stds[name] = std
+    return stds
+
+
 @torch.no_grad()
 def init_weights(model: GPT, init: InitConfig, generator: torch.Generator) -> None:
-    """Draw every weight matrix from N(0, σ²), σ = fan_in^(−γ) (or the fixed `init.std`)."""
-    for weight in weight_matrices(model).values():
-        std = init.std if init.std is not None else fan_in(weight) ** (-init.rate)
-        weight.normal_(0.0, std, generator=generator)
+    """Draw every weight matrix from N(0, σ²) with σ from `init_stds`; zero every bias."""
+    matrices = weight_matrices(model)
+    for name, std in init_stds(model, init).items():
+        matrices[name].normal_(0.0, std, generator=generator)
     for module in model.modules():
         if isinstance(module, nn.Linear) and module.bias is not None:
             module.bias.zero_()

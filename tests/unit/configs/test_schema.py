@@ -27,7 +27,7 @@ INVALID_SWEEPS = {
     ),
     "unknown key with no close match lists the allowed fields": (
         sweep(base={"init": {"zzz": 1}}),
-        [r"base\.init\.zzz = 1", r"allowed: rate, std"],
+        [r"base\.init\.zzz = 1", r"allowed: rate, scheme, std"],
     ),
     "unknown section": (
         sweep(base={"optimizer": {"lr": 1e-3}}),
@@ -97,6 +97,18 @@ INVALID_SWEEPS = {
     "init rate out of range": (
         sweep(base={"init": {"rate": 0}}),
         [r"base\.init\.rate = 0", r"greater than 0"],
+    ),
+    "unknown init scheme": (
+        sweep(base={"init": {"scheme": "xavier"}}),
+        [r"base\.init\.scheme = 'xavier'", r"'fan_in' or 'reference'", r"use one of the allowed values"],
+    ),
+    "unknown weight decay mode": (
+        sweep(base={"optim": {"weight_decay_mode": "coupled"}}),
+        [r"base\.optim\.weight_decay_mode = 'coupled'", r"'decoupled' or 'l2'"],
+    ),
+    "decay_norms_and_biases is a boolean": (
+        sweep(base={"optim": {"decay_norms_and_biases": "sometimes"}}),
+        [r"base\.optim\.decay_norms_and_biases = 'sometimes'", r"valid boolean"],
     ),
     "bad model preset name": (
         sweep(base={"model": "gpt_huge"}),
@@ -192,3 +204,22 @@ def test_flatten_and_flat_params() -> None:
     flat = TrialConfig(seed=5).flat_params()
     assert flat["seed"] == 5 and flat["model.d_model"] == 64 and flat["train.micro_batch_size"] is None
     assert all(not isinstance(v, dict) for v in flat.values())
+
+
+def test_defaults_match_the_reference_code() -> None:
+    # fan_in init is today's behaviour; AdamW on every parameter is the reference code's.
+    trial = TrialConfig()
+    assert trial.init.scheme == "fan_in"
+    assert (trial.optim.weight_decay_mode, trial.optim.decay_norms_and_biases) == ("decoupled", True)
+
+
+def test_new_options_are_part_of_the_trial_identity() -> None:
+    base = TrialConfig()
+    variants = [
+        TrialConfig.model_validate({"init": {"scheme": "reference"}}),
+        TrialConfig.model_validate({"optim": {"weight_decay_mode": "l2"}}),
+        TrialConfig.model_validate({"optim": {"decay_norms_and_biases": False}}),
+    ]
+    assert len({base.config_hash, *(v.config_hash for v in variants)}) == 4
+    flat = variants[0].flat_params()
+    assert flat["init.scheme"] == "reference" and flat["optim.weight_decay_mode"] == "decoupled"

@@ -7,6 +7,8 @@ start-up (a few seconds), later ones well under a second each.
 from __future__ import annotations
 
 import math
+import tempfile
+from contextlib import nullcontext as does_not_raise
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,9 @@ import torch
 
 from configs import TrialConfig
 from configs import metrics as M
-from trainers import InMemoryTracker, TrialResult, run_trial
+from configs import runs
+from trainers import Hook, InMemoryTracker, StepInfo, TrialDiverged, TrialResult, run_trial
+from trainers.tracker import DESCRIPTION_TAG
 
 
 def tiny_trial(**sections: dict[str, Any]) -> TrialConfig:
@@ -80,7 +84,10 @@ def test_train_loss_falls(tmp_path: Path) -> None:
         assert sorted(tracker.history[key]) == [5, 10, 15, 20, 25, 30], key
     assert tracker.history[M.NUM_TOKENS][30] == 30 * 32 * 9
     assert tracker.history[M.COMPUTE_FLOPS][30] == pytest.approx(trial.compute_flops)
-    assert sorted(p.name for p in tracker.artifacts) == ["embedding_pca.png", "wq_cosine.png"]
+    assert sorted(tracker.artifacts) == ["embedding_pca.png", M.TRIAL_CONFIG_ARTIFACT, "wq_cosine.png"]
+    # Identity comes from configs.runs; params are the flattened config.
+    assert tracker.tags == runs.trial_tags(trial)
+    assert tracker.params == trial.flat_params()
 
 
 @pytest.mark.usefixtures("no_figures")
@@ -159,3 +166,105 @@ def test_failure_marks_the_run_failed_and_propagates(tmp_path: Path) -> None:
         run_trial(tiny_trial(train={"num_steps": 5, "eval_every": 5, "checkpoint_every": 5}), broken_report,
                   tracking=tracker, checkpoint_root=tmp_path)
     assert tracker.status == "FAILED"
+
+
+# --- hooks a caller adds -----------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_figures")
+def test_extra_hooks_run_at_their_cadence_and_their_metrics_are_logged(tmp_path: Path) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    def probe(info: StepInfo) -> None:
+        seen.append((info.step, info.is_last))
+        info.metrics["probe/step"] = float(info.step)
+
+    def not_at_end(info: StepInfo) -> None:
+        seen.append((-info.step, info.is_last))
+
+    hooks = [Hook(every=4, fn=probe), Hook(every=10, fn=not_at_end, at_last_step=False)]
+    trial = tiny_trial(train={"num_steps": 30, "eval_every": 5, "checkpoint_every": 30})
+    tracker, recorder = InMemoryTracker(), Recorder()
+    run_trial(trial, recorder, tracking=tracker, checkpoint_root=tmp_path, extra_hooks=hooks)
+    # every=4 and the last step (30); every=10 but not the last step.
+    assert seen == [(4, False), (8, False), (-10, False), (12, False), (16, False), (20, False),
+                    (-20, False), (24, False), (28, False), (30, True)]
+    assert tracker.history["probe/step"] == {s: float(s) for s in (4, 8, 12, 16, 20, 24, 28, 30)}
+    # Logged at its own steps; reported to the caller only with an evaluation (20, 30).
+    assert sorted(tracker.history[M.TRAIN_LOSS]) == [5, 10, 15, 20, 25, 30]
+    reported = {int(m["step"]): m for m, _ in recorder.calls}
+    assert sorted(reported) == [5, 10, 15, 20, 25, 30]
+    assert reported[20]["probe/step"] == 20.0 and "probe/step" not in reported[25]
+
+
+# --- how a trial ends: divergence, temporary checkpoint folders ---------------------------
+
+
+def diverging_trial() -> TrialConfig:
+    """lr 1000 on gpt_debug: finite (if huge) losses up to step 9, a NaN loss at step 10."""
+    return tiny_trial(optim={"lr": 1000.0, "warmup_steps": 10},
+                      train={"num_steps": 30, "eval_every": 5, "checkpoint_every": 5})
+
+
+@pytest.mark.usefixtures("no_figures")
+def test_divergence_stops_the_trial_tags_it_and_names_step_loss_and_lr(tmp_path: Path) -> None:
+    tracker, recorder = InMemoryTracker(), Recorder()
+    with pytest.raises(TrialDiverged, match=r"^diverged: train loss was (nan|inf) at step 10, lr 1000$") as caught:
+        run_trial(diverging_trial(), recorder, tracking=tracker, checkpoint_root=tmp_path)
+    err = caught.value
+    assert (err.step, err.lr, err.what) == (10, 1000.0, M.TRAIN_LOSS) and not math.isfinite(err.loss)
+    assert tracker.status == "FAILED"
+    assert tracker.tags[M.TAG_OUTCOME] == runs.OUTCOME_DIVERGED
+    assert tracker.tags[DESCRIPTION_TAG] == str(err)
+    # The non-finite loss and its lr are logged at the step it happened, after the last
+    # (finite) evaluation at step 5, which the error carries for the caller.
+    assert sorted(tracker.history[M.TRAIN_LOSS]) == [5, 10]
+    assert not math.isfinite(tracker.history[M.TRAIN_LOSS][10])
+    assert tracker.history[M.LEARNING_RATE][10] == 1000.0
+    assert tracker.history[M.NUM_TOKENS][10] == 10 * 32 * 9
+    assert [int(m["step"]) for m, _ in recorder.calls] == [5]
+    assert err.last_metrics == {k: v for k, v in recorder.calls[0][0].items() if k != "step"}
+    assert err.last_metrics == {k: tracker.history[k][5] for k in err.last_metrics}
+    assert all(math.isfinite(v) for v in err.last_metrics.values())
+    assert sorted(tracker.history[M.VAL_LOSS]) == [5]
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point `tempfile` at `tmp_path`, so the default checkpoint root lands there."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def fail_at_step_10(metrics: dict[str, float], checkpoint: Path | None) -> None:
+    if metrics["step"] == 10:
+        raise RuntimeError("worker lost")
+
+
+@pytest.mark.usefixtures("no_figures")
+@pytest.mark.parametrize("ending", ["finished", "failed", "diverged"])
+def test_the_temporary_checkpoint_folder_is_removed_however_the_trial_ends(private_tmp: Path, ending: str) -> None:
+    trial = diverging_trial() if ending == "diverged" else tiny_trial(
+        train={"num_steps": 20, "eval_every": 5, "checkpoint_every": 5})
+    folders: list[Path] = []
+
+    def report(metrics: dict[str, float], checkpoint: Path | None) -> None:
+        if checkpoint is not None:
+            assert checkpoint.parent.name.startswith("scalinglab-ckpt-")
+            folders.append(checkpoint.parent)
+        if ending == "failed":
+            fail_at_step_10(metrics, checkpoint)
+
+    expected = {"finished": does_not_raise(), "failed": pytest.raises(RuntimeError, match="worker lost"),
+                "diverged": pytest.raises(TrialDiverged)}[ending]
+    with expected:
+        run_trial(trial, report, tracking=InMemoryTracker())
+    assert folders, "a checkpoint was written into the temporary root"
+    assert not list(private_tmp.glob("scalinglab-ckpt-*"))
+
+
+@pytest.mark.usefixtures("no_figures")
+def test_a_given_checkpoint_root_is_the_callers_and_is_kept(tmp_path: Path) -> None:
+    trial = tiny_trial(train={"num_steps": 10, "eval_every": 5, "checkpoint_every": 5})
+    _, _, recorder = run(trial, tmp_path)
+    assert recorder.checkpoints[5].parent == tmp_path / "ckpt" and recorder.checkpoints[5].is_dir()

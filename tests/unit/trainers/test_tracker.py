@@ -1,4 +1,8 @@
-"""Trackers (trainers/tracker.py): in-memory de-duplication and MLflow resume semantics."""
+"""Trackers (trainers/tracker.py): in-memory de-duplication and MLflow resume semantics.
+
+Which run a retry reopens follows `configs.runs`' one rule: an unfinished (status other than
+FINISHED) trial run carrying the trial's identity tags.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from mlflow import MlflowClient
 
 from configs import TrialConfig
 from configs import metrics as M
-from trainers.tracker import InMemoryTracker, MlflowTracker, TrackingTarget, config_json
+from configs import runs
+from trainers.tracker import InMemoryTracker, MlflowTracker, TrackingTarget, log_run_setup
 
 IDENTITY = {M.TAG_SWEEP: "s", M.TAG_CONFIG_HASH: "abc123"}
+TRIAL_TAGS = {**IDENTITY, M.TAG_TRIAL_ID: "abc", M.TAG_KIND: runs.KIND_TRIAL}  # what run_trial sets
 
 
 @pytest.fixture
@@ -54,12 +60,18 @@ def test_in_memory_drops_steps_at_or_before_the_last_logged() -> None:
     assert isinstance(tracker.history["b"][0], float)
 
 
-def test_in_memory_artifacts_and_status(tmp_path: Path) -> None:
+def test_in_memory_params_tags_artifacts_and_status(tmp_path: Path) -> None:
     tracker = InMemoryTracker()
+    tracker.log_params({"a": 1, "b": 2})
+    tracker.log_params({"a": 99, "c": 3})  # a retry: params already there are kept
+    tracker.set_tags({"t": "1"})
+    tracker.set_tags({"t": "2", "u": "3"})
     tracker.log_artifact(tmp_path / "x.png")
     tracker.flush()
     tracker.finish("FAILED")
-    assert tracker.artifacts == [tmp_path / "x.png"] and tracker.status == "FAILED"
+    assert tracker.params == {"a": 1, "b": 2, "c": 3}
+    assert tracker.tags == {"t": "2", "u": "3"}
+    assert tracker.artifacts == ["x.png"] and tracker.status == "FAILED"
 
 
 # --- MlflowTracker -----------------------------------------------------------------------
@@ -107,15 +119,20 @@ def test_reopen_by_run_id_continues_without_duplicates(target: TrackingTarget, c
     assert history(client, first.run_id, M.NUM_PARAMS) == [(0, 100.0)]
 
 
-def test_unfinished_run_with_matching_tags_is_reused(target: TrackingTarget, client: MlflowClient) -> None:
-    first = MlflowTracker(target, "run-c", tags_to_match=IDENTITY)
-    client.set_tag(first.run_id, M.TAG_STATUS, "running")
-    for key, value in IDENTITY.items():
-        client.set_tag(first.run_id, key, value)
-    first.log_metrics({M.TRAIN_LOSS: 1.0}, 10)
-    crash(first, client)  # before its first checkpoint: the retry has no run id
+def tagged_run(target: TrackingTarget, client: MlflowClient, name: str, tags: dict[str, str]) -> MlflowTracker:
+    tracker = MlflowTracker(target, name, identity=IDENTITY)
+    tracker.set_tags(tags)
+    return tracker
 
-    retry = MlflowTracker(target, "run-c", tags_to_match=IDENTITY)
+
+@pytest.mark.parametrize("status", ["FAILED", "KILLED", "RUNNING"])
+def test_unfinished_run_with_matching_tags_is_reused(target: TrackingTarget, client: MlflowClient, status: str) -> None:
+    first = tagged_run(target, client, "run-c", TRIAL_TAGS)
+    first.log_metrics({M.TRAIN_LOSS: 1.0}, 10)
+    first.flush()
+    client.update_run(first.run_id, status=status)  # before its first checkpoint: no run id
+
+    retry = MlflowTracker(target, "run-c", identity=IDENTITY)
     assert retry.run_id == first.run_id
     assert retry.last_logged_step == 10
     assert client.get_run(first.run_id).info.status == "RUNNING"
@@ -125,57 +142,65 @@ def test_unfinished_run_with_matching_tags_is_reused(target: TrackingTarget, cli
 
 
 def test_finished_or_differently_tagged_runs_are_not_reused(target: TrackingTarget, client: MlflowClient) -> None:
-    done = MlflowTracker(target, "done", tags_to_match=IDENTITY)
-    for key, value in {**IDENTITY, M.TAG_STATUS: "finished"}.items():
-        client.set_tag(done.run_id, key, value)
-    other = MlflowTracker(target, "other", tags_to_match=IDENTITY)
-    for key, value in {**IDENTITY, M.TAG_CONFIG_HASH: "different", M.TAG_STATUS: "running"}.items():
-        client.set_tag(other.run_id, key, value)
+    done = tagged_run(target, client, "done", TRIAL_TAGS)
+    client.set_terminated(done.run_id, status="FINISHED")  # the one rule: FINISHED is finished
+    other = tagged_run(target, client, "other", {**TRIAL_TAGS, M.TAG_CONFIG_HASH: "different"})
+    analysis = tagged_run(target, client, "analysis", {**TRIAL_TAGS, M.TAG_KIND: runs.KIND_ANALYSIS})
+    crash(other, client)
+    crash(analysis, client)
 
-    fresh = MlflowTracker(target, "fresh", tags_to_match=IDENTITY)
-    assert fresh.run_id not in (done.run_id, other.run_id)
+    fresh = MlflowTracker(target, "fresh", identity=IDENTITY)
+    assert fresh.run_id not in (done.run_id, other.run_id, analysis.run_id)
     assert fresh.last_logged_step == -1
 
 
-def test_log_setup_writes_params_tags_and_config_artifact(target: TrackingTarget, client: MlflowClient) -> None:
+def test_log_run_setup_writes_params_tags_and_config_artifact(target: TrackingTarget, client: MlflowClient) -> None:
     trial = TrialConfig(sweep="s", seed=3)
     params = trial.flat_params()
-    tags = {**IDENTITY, M.TAG_TRIAL_ID: trial.trial_id, M.TAG_KIND: "trial", M.TAG_STATUS: "running"}
-    tracker = MlflowTracker(target, "run-d", tags_to_match=IDENTITY)
-    tracker.log_setup(params, tags, config_json(params))
+    tags = runs.trial_tags(trial)
+    tracker = MlflowTracker(target, "run-d", identity=runs.identity_tags(trial))
+    log_run_setup(tracker, params, tags)
 
     run = client.get_run(tracker.run_id)
     assert run.data.params == {k: str(v) for k, v in params.items()}
     assert run.data.params["model.d_model"] == "64" and run.data.params["seed"] == "3"
+    assert run.data.params["init.scheme"] == "fan_in" and run.data.params["optim.weight_decay_mode"] == "decoupled"
     assert tags.items() <= run.data.tags.items()
     local = Path(client.download_artifacts(tracker.run_id, M.TRIAL_CONFIG_ARTIFACT, str(Path(target.uri[10:]).parent)))
     assert json.loads(local.read_text()) == params
 
     # Setup again on the reopened run (a retry): params already there are not re-sent.
     again = MlflowTracker(target, "run-d", run_id=tracker.run_id)
-    again.log_setup(params, tags, config_json(params))
+    log_run_setup(again, params, tags)
     assert client.get_run(tracker.run_id).data.params == run.data.params
 
 
-def test_log_artifact_and_set_tag(target: TrackingTarget, client: MlflowClient, tmp_path: Path) -> None:
+def test_log_artifact_and_set_tags(target: TrackingTarget, client: MlflowClient, tmp_path: Path) -> None:
     tracker = MlflowTracker(target, "run-e")
     figure = tmp_path / "figure.png"
     figure.write_bytes(b"\x89PNG")
     tracker.log_artifact(figure)
-    tracker.set_tag(M.TAG_STATUS, "finished")
+    tracker.set_tags({M.TAG_OUTCOME: runs.OUTCOME_DIVERGED, "other": "x"})
     assert [a.path for a in client.list_artifacts(tracker.run_id)] == ["figure.png"]
-    assert client.get_run(tracker.run_id).data.tags[M.TAG_STATUS] == "finished"
+    assert {M.TAG_OUTCOME: "diverged", "other": "x"}.items() <= client.get_run(tracker.run_id).data.tags.items()
 
 
 def test_retry_before_first_evaluation_does_not_duplicate_step_zero(target: TrackingTarget, client: MlflowClient) -> None:
-    first = MlflowTracker(target, "run-f", tags_to_match=IDENTITY)
-    for key, value in {**IDENTITY, M.TAG_STATUS: "running"}.items():
-        client.set_tag(first.run_id, key, value)
+    first = tagged_run(target, client, "run-f", TRIAL_TAGS)
     first.log_metrics({M.NUM_PARAMS: 100.0}, 0)  # what run_trial logs before training
     crash(first, client)
 
-    retry = MlflowTracker(target, "run-f", tags_to_match=IDENTITY)
+    retry = MlflowTracker(target, "run-f", identity=IDENTITY)
     assert retry.run_id == first.run_id
     retry.log_metrics({M.NUM_PARAMS: 100.0}, 0)  # run_trial starts again from step 0
     retry.flush()
     assert history(client, first.run_id, M.NUM_PARAMS) == [(0, 100.0)]
+
+
+def test_last_logged_step_counts_every_key(target: TrackingTarget, client: MlflowClient) -> None:
+    # A probe hook off the evaluation cadence logged step 15 after the step-10 evaluation.
+    first = MlflowTracker(target, "run-g")
+    first.log_metrics({M.TRAIN_LOSS: 1.0}, 10)
+    first.log_metrics({"probe/x": 2.0}, 15)
+    crash(first, client)
+    assert MlflowTracker(target, "run-g", run_id=first.run_id).last_logged_step == 15
