@@ -126,3 +126,26 @@ def compute_flops(
 def flops_6nd(num_params: float, num_tokens: float) -> float:
     """The papers' convention C = 6·N·D (Kaplan et al. 2020), for comparisons only."""
     return 6.0 * num_params * num_tokens
+
+
+# --- text task and per-domain floors (issue 8) ---------------------------------------
+VAL_BPB = "val/bpb"  # weight-averaged bits per byte over the text domains
+BPB_PREFIX = "bpb/"
+FLOOR_PREFIX = "floor/"
+
+
+def bpb_key(domain: str) -> str:
+    """Metric key of a domain's held-out bits per byte.
+
+    bpb = (summed nats over the domain's held-out target tokens) / (ln 2 · UTF-8 bytes those
+    tokens cover): comparable across tokenizers, since the bytes are the same text's.
+    """
+    return f"{BPB_PREFIX}{domain}"
+
+
+def floor_key(domain: str) -> str:
+    """Metric key of a domain's true loss floor (nats/token), where it is known exactly.
+
+    The synthetic Markov task logs each source's entropy rate; real text has no known floor.
+    """
+    return f"{FLOOR_PREFIX}{domain}"

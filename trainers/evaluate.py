@@ -1,6 +1,15 @@
-"""Evaluation: the distortion vector, task accuracies and complexity measures."""
+"""Evaluation: the distortion vector, bits per byte, task accuracies and complexity measures.
+
+Per domain: `distortion/<d>` = held-out cross-entropy in nats per target token; for text,
+`bpb/<d>` = the same summed nats / (ln 2 · bytes those targets cover), comparable across
+tokenizers; for the Markov task, `floor/<d>` = the source's exact entropy rate. `val/loss`
+(and `val/bpb`) average the domains with the task's domain weights (a plain mean when it has
+none).
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -14,6 +23,8 @@ from trainers.model import GPT, first_query_weight, param_norm
 from trainers.task_metrics import anchor_accuracy, ood_metrics
 
 EVAL_BATCH = 2048
+LOGITS_BUDGET = 2**24  # logits held at once (64 MB of fp32): T·vocab decides the batch
+LN2 = math.log(2.0)
 
 
 def sequence_loss(model: GPT, inputs: torch.Tensor, targets: torch.Tensor, loss_on: str) -> torch.Tensor:
@@ -25,17 +36,31 @@ def sequence_loss(model: GPT, inputs: torch.Tensor, targets: torch.Tensor, loss_
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
+def _eval_batch(data: EvalSet, loss_on: str, vocab_size: int) -> int:
+    """Sequences per forward pass: at most EVAL_BATCH, and within the logits budget."""
+    positions = 1 if loss_on == "last" else data.inputs.shape[1]
+    return max(1, min(EVAL_BATCH, LOGITS_BUDGET // (positions * vocab_size)))
+
+
 @torch.no_grad()
-def _loss_and_predictions(model: GPT, data: EvalSet, loss_on: str, device: str) -> tuple[float, np.ndarray]:
+def _summed_loss(model: GPT, data: EvalSet, loss_on: str, device: str, vocab_size: int) -> tuple[float, np.ndarray]:
+    """Summed cross-entropy (nats) over every target of `data`, and the argmax predictions."""
     total, preds = 0.0, []
-    for lo in range(0, len(data.inputs), EVAL_BATCH):
-        x = torch.from_numpy(data.inputs[lo : lo + EVAL_BATCH]).to(device)
-        y = torch.from_numpy(data.targets[lo : lo + EVAL_BATCH]).to(device)
+    step = _eval_batch(data, loss_on, vocab_size)
+    for lo in range(0, len(data.inputs), step):
+        x = torch.from_numpy(data.inputs[lo : lo + step]).to(device)
+        y = torch.from_numpy(data.targets[lo : lo + step]).to(device)
         logits = model(x, last_only=loss_on == "last")
         flat_logits = logits if loss_on == "last" else logits.flatten(0, 1)
         total += float(F.cross_entropy(flat_logits.float(), y.flatten(), reduction="sum"))
         preds.append(logits.argmax(-1).cpu().numpy())
-    return total / data.targets.size, np.concatenate(preds)
+    return total, np.concatenate(preds)
+
+
+def _weighted_mean(values: dict[str, float], weights: dict[str, float] | None) -> float:
+    if weights is None:
+        return float(np.mean(list(values.values())))
+    return float(sum(weights[d] * v for d, v in values.items()) / sum(weights[d] for d in values))
 
 
 def evaluate(model: GPT, task: TaskData, device: str) -> dict[str, float]:
@@ -43,12 +68,19 @@ def evaluate(model: GPT, task: TaskData, device: str) -> dict[str, float]:
     was_training = model.training
     model.eval()
     values: dict[str, float] = {}
-    predictions = {}
+    distortion, bpb, predictions = {}, {}, {}
     for domain, data in task.domains.items():
-        values[M.distortion_key(domain)], predictions[domain] = _loss_and_predictions(
-            model, data, task.loss_on, device
-        )
-    values[M.VAL_LOSS] = float(np.mean([values[M.distortion_key(d)] for d in task.domains]))
+        total, predictions[domain] = _summed_loss(model, data, task.loss_on, device, task.vocab_size)
+        distortion[domain] = total / data.targets.size
+        values[M.distortion_key(domain)] = distortion[domain]
+        if task.domain_bytes is not None:
+            # (total / bytes) / ln 2: for bytes == tokens (byte tokenizer) exactly distortion / ln 2.
+            bpb[domain] = total / task.domain_bytes[domain] / LN2
+            values[M.bpb_key(domain)] = bpb[domain]
+    values[M.VAL_LOSS] = _weighted_mean(distortion, task.domain_weights)
+    if bpb:
+        values[M.VAL_BPB] = _weighted_mean(bpb, task.domain_weights)
+    values.update({M.floor_key(domain): floor for domain, floor in task.floors.items()})
     if task.anchor is not None:
         values.update(_anchor_metrics(model, task, predictions, device))
     values.update(complexity_metrics(model))
@@ -59,8 +91,8 @@ def evaluate(model: GPT, task: TaskData, device: str) -> dict[str, float]:
 def _anchor_metrics(model: GPT, task: TaskData, predictions: dict[str, np.ndarray], device: str) -> dict[str, float]:
     assert task.anchor is not None and task.ood_swapped is not None
     train_probe = EvalSet(task.anchor.train.inputs[:2048], task.anchor.train.targets[:2048])
-    _, train_pred = _loss_and_predictions(model, train_probe, "last", device)
-    _, swapped_pred = _loss_and_predictions(model, task.ood_swapped, "last", device)
+    _, train_pred = _summed_loss(model, train_probe, "last", device, task.vocab_size)
+    _, swapped_pred = _summed_loss(model, task.ood_swapped, "last", device, task.vocab_size)
     ood = ood_metrics(predictions["ood"], swapped_pred, task.anchor.ood_test.targets, task.anchor.ood_test.pairs)
     values = {
         M.TRAIN_ACC: anchor_accuracy(train_pred, train_probe.targets),

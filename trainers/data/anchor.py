@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from configs.schema import ANCHOR_VOCAB_SIZE
+from configs.data import ANCHOR_VOCAB_SIZE
 
 IntArray = npt.NDArray[np.int64]
 

@@ -1,13 +1,16 @@
 """Build a trial's data from its `DataConfig`: training tokens plus evaluation domains.
 
-Two tasks, one shape. `anchor` is a fixed dataset scored at the last position only (the
+Three tasks, one shape. `anchor` is a fixed dataset scored at the last position only (the
 answer slot); `markov` is next-token prediction on every position of a synthetic language
-with a known entropy rate.
+with a known entropy rate per domain; `text` is next-token prediction on real text domains
+read from the memory-mapped token cache (`trainers/data/text.py`).
+
+`next_batch` is the one call that gives the training batch of a step, for any task.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -16,6 +19,7 @@ import numpy.typing as npt
 from configs import DataConfig, TrainConfig
 from trainers.data.anchor import VOCAB_SIZE, AnchorSplits, make_anchor_splits, swap_anchor_pair
 from trainers.data.markov import MarkovSource, make_language_domains, mixture_entropy_rate, sample_domain_mixture
+from trainers.data.text import TextSampler, load_text_data
 
 IntArray = npt.NDArray[np.int64]
 
@@ -39,8 +43,12 @@ class TaskData:
     domains: dict[str, EvalSet]
     anchor: AnchorSplits | None = None  # kept for task metrics (pairs, swaps)
     ood_swapped: EvalSet | None = None
-    entropy_floor: float | None = None  # true loss floor per token (markov)
+    entropy_floor: float | None = None  # true loss floor per token of the training mixture (markov)
     fresh_sources: tuple[MarkovSource, ...] = ()
+    floors: dict[str, float] = field(default_factory=dict)  # exact per-domain loss floor (markov)
+    domain_weights: dict[str, float] | None = None  # val/loss weights; None = plain mean
+    domain_bytes: dict[str, int] | None = None  # bytes each held-out set's targets cover (text)
+    text_sampler: TextSampler | None = None  # training batches of the text task
 
 
 def _lm_set(tokens: IntArray) -> EvalSet:
@@ -84,21 +92,61 @@ def _markov_task(data: DataConfig, train: TrainConfig, seed: int) -> TaskData:
         domains=domains,
         entropy_floor=float(mixture_entropy_rate(sources, weights)),
         fresh_sources=tuple(sources),
+        floors={f"lang{i}": float(s.entropy_rate_nats) for i, s in enumerate(sources)},
+    )
+
+
+def _text_task(data: DataConfig) -> TaskData:
+    text = load_text_data(data)
+    return TaskData(
+        vocab_size=data.model_vocab_size,
+        seq_len=data.seq_len,
+        loss_on="all",
+        train=None,
+        domains={name: EvalSet(x, y) for name, (x, y) in text.held_out.items()},
+        domain_weights=text.weights,
+        domain_bytes=text.held_out_bytes,
+        text_sampler=text.sampler,
     )
 
 
 def build_task(data: DataConfig, train: TrainConfig, seed: int) -> TaskData:
-    """Generate the task's data deterministically from `seed`."""
+    """Generate (synthetic) or open (text) the task's data deterministically from `seed`.
+
+    For `text`, the token cache is built first if no process has built it yet (under a file
+    lock); the driver normally builds it before trials start (`prepare_text_data`).
+    """
     if data.task == "anchor":
         return _anchor_task(data, seed)
+    if data.task == "text":
+        return _text_task(data)
     return _markov_task(data, train, seed)
 
 
 def sample_fresh(task: TaskData, step: int, batch_size: int, seed: int) -> EvalSet:
-    """A never-seen-before batch for `step` (markov with num_train = null).
+    """The batch of `step` for a task without a fixed training set (text, or markov with
+    num_train = null): fresh Markov sequences, or text windows new within their epoch.
 
     Seeded by (seed, step) so a resumed run draws exactly the batches it would have drawn.
     """
+    if task.text_sampler is not None:
+        return EvalSet(*task.text_sampler.batch(step, batch_size, seed))
     rng = np.random.default_rng([seed, 2, step])
     tokens, _ = sample_domain_mixture(list(task.fresh_sources), batch_size, task.seq_len + 1, rng)
     return _lm_set(tokens)
+
+
+def next_batch(task: TaskData, step: int, batch_size: int, seed: int) -> EvalSet:
+    """The training batch of optimizer step `step` (0-based), for any task.
+
+    A fixed training set (`task.train`) is read in per-epoch permutations
+    (`trainers.batches.batch_indices`); otherwise the batch is drawn for the step
+    (`sample_fresh`: text windows by domain weight, or fresh Markov sequences). Every case is a
+    function of (step, seed), so a resumed run sees the same batches.
+    """
+    if task.train is None:
+        return sample_fresh(task, step, batch_size, seed)
+    from trainers.batches import batch_indices  # here: trainers.batches imports this module
+
+    idx = batch_indices(step, batch_size, len(task.train.inputs), seed)
+    return EvalSet(task.train.inputs[idx], task.train.targets[idx])
