@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
 
+from cluster.session import record_processes
 from cluster.tables import make_console
 from configs import metrics as M
 
@@ -20,8 +22,9 @@ CONSOLE = make_console()
 class ProgressCallback(Callback):
     """Prints trials done / running / failed (read off Tune's trial list) and the best metrics."""
 
-    def __init__(self, num_trials: int, every_s: float = 10.0) -> None:
+    def __init__(self, num_trials: int, every_s: float = 10.0, sweep_dir: Path | None = None) -> None:
         self.num_trials = num_trials
+        self.sweep_dir = sweep_dir  # where the driver's process record is refreshed
         self.every_s = every_s
         self.best: dict[str, float] = {}
         self._last_print = 0.0
@@ -45,6 +48,8 @@ class ProgressCallback(Callback):
             f"{status['RUNNING']} running, {status['ERROR']} failed  {best}"
         )
         self._last_print = time.monotonic()
+        if self.sweep_dir is not None:
+            record_processes(self.sweep_dir)  # trial workers started since the last refresh
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         self._update_best(result)

@@ -1,27 +1,38 @@
-"""Run a validated sweep on Ray Tune: one trial per `TrialConfig`, logged to MLflow."""
+"""Run a validated sweep on Ray Tune: one trial per `TrialConfig`, logged to MLflow.
+
+A sweep survives its driver. Its identity is its name (`cluster/session.py`): running the
+same command again skips finished trials, marks runs a dead driver left RUNNING as KILLED,
+stops what that driver's Ray left behind, and resumes every unfinished trial from its newest
+checkpoint into its existing MLflow run. SIGINT and SIGTERM stop the trials, mark their runs
+KILLED and shut down the Ray this driver started.
+"""
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 from rich.console import Console
 
+from cluster.preflight import SweepLaunchError, check_store_fits_cluster, check_tracking_uri
 from cluster.progress import ProgressCallback
+from cluster.runtime import cluster_cpus, cluster_gpus, num_alive_nodes, start_ray
+from cluster.session import DriverSession, driver_session, latest_checkpoint, record_processes
 from cluster.tables import make_console
-from cluster.runtime import cluster_cpus, cluster_gpus, start_ray
-from cluster.tracking import finished_config_hashes, prepare_experiment
+from cluster.tracking import finished_config_hashes, mark_interrupted_runs, prepare_experiment, resolve_uri
 from cluster.trainable import train_trial
 from configs import SweepConfig, TrialConfig
 from configs.runs import run_name
 from trainers import TrackingTarget
 
-
-class SweepLaunchError(RuntimeError):
-    """The sweep cannot start as asked; the message says why and what to change."""
+__all__ = ["SweepLaunchError", "SweepResult", "run_sweep"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +43,8 @@ class SweepResult:
     num_trials: int
     num_skipped: int  # already finished in MLflow before this run
     num_failed: int
-    storage_path: Path
+    num_resumed: int  # unfinished trials continued from a checkpoint of an earlier session
+    storage_path: Path  # the sweep's folder: <workdir>/ray_results/<sweep>
     wall_seconds: float
 
 
@@ -44,23 +56,28 @@ def build_tuner(
     trials: list[TrialConfig],
     sweep: SweepConfig,
     target: TrackingTarget,
-    storage_path: Path,
+    session: DriverSession,
     max_concurrent: int | None,
     extra_config: dict[str, Any] | None = None,
+    resume: dict[str, str] | None = None,
 ) -> tune.Tuner:
-    """A Tuner whose param space is the list of trial dicts (a grid over whole trials)."""
+    """A Tuner whose param space is the list of trial dicts (a grid over whole trials).
+
+    `resume` maps trial id → checkpoint folder of an earlier session to start from.
+    """
     resources = {"cpu": sweep.resources.cpus_per_trial, "gpu": sweep.resources.gpus_per_trial}
     param_space = {
         "trial": tune.grid_search([t.model_dump(mode="json") for t in trials]),
         "tracking": {"uri": target.uri, "experiment": target.experiment},
+        "resume": resume or {},
         **(extra_config or {}),
     }
     run_config = tune.RunConfig(
-        name=f"{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-        storage_path=str(storage_path.resolve()),  # must be absolute (ArrowInvalid otherwise)
+        name=session.name,
+        storage_path=str(session.sweep_dir),  # absolute (a relative path raises ArrowInvalid)
         failure_config=tune.FailureConfig(max_failures=sweep.resources.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[ProgressCallback(len(trials))],
+        callbacks=[ProgressCallback(len(trials), sweep_dir=session.sweep_dir)],
         verbose=0,
     )
     return tune.Tuner(
@@ -86,27 +103,67 @@ def run_sweep(
     extra_config: dict[str, Any] | None = None,
     console: Console | None = None,
 ) -> SweepResult:
-    """Validate, expand, start Ray, skip finished trials, run the rest, return a summary."""
+    """Validate, check the store, skip finished trials, resume or run the rest, summarize.
+
+    Raises:
+        SweepLaunchError: the store is unreachable or unfit for the cluster, another driver
+            holds the sweep, or no trial could ever be scheduled. Nothing was launched.
+    """
     console = console or make_console()
     started = time.monotonic()
+    trials = sweep.trials()  # validated before anything else
+    uri = resolve_uri(sweep, workdir, tracking_uri)
+    check_tracking_uri(uri)
     workdir.mkdir(parents=True, exist_ok=True)
-    trials = sweep.trials()  # validated before Ray starts
-    target = prepare_experiment(sweep, workdir, tracking_uri)
-    done = finished_config_hashes(target, sweep.name)
-    todo = [t for t in trials if t.config_hash not in done]
-    console.print(
-        f"sweep [bold]{sweep.name}[/bold]: {len(trials)} trials, {len(trials) - len(todo)} already "
-        f"finished, MLflow {target.uri} (experiment '{target.experiment}')"
-    )
-    storage = (workdir / "ray_results").resolve()
-    num_failed = 0
-    if todo:
-        start_ray(address, num_cpus)
+    with driver_session((workdir / "ray_results" / sweep.name).resolve()) as session:
+        target = prepare_experiment(sweep, workdir, uri)
+        mark_interrupted_runs(target, sweep.name)
+        done = finished_config_hashes(target, sweep.name)
+        todo = [t for t in trials if t.config_hash not in done]
+        resume = _resume_points(session, todo)
+        console.print(
+            f"sweep [bold]{sweep.name}[/bold]: {len(trials)} trials, {len(trials) - len(todo)} already finished, "
+            f"{len(resume)} resume from a checkpoint; MLflow {target.uri} (experiment '{target.experiment}')"
+        )
+        num_failed = _run_trials(todo, sweep, target, session, address, num_cpus, max_concurrent,
+                                 extra_config, resume) if todo else 0
+    return SweepResult(target, len(trials), len(trials) - len(todo), num_failed, len(resume),
+                       session.sweep_dir, time.monotonic() - started)
+
+
+def _resume_points(session: DriverSession, todo: list[TrialConfig]) -> dict[str, str]:
+    points = {t.trial_id: latest_checkpoint(session.sweep_dir, run_name(t)) for t in todo}
+    return {trial_id: str(found[0]) for trial_id, found in points.items() if found is not None}
+
+
+def _run_trials(
+    todo: list[TrialConfig], sweep: SweepConfig, target: TrackingTarget, session: DriverSession,
+    address: str | None, num_cpus: int | None, max_concurrent: int | None,
+    extra_config: dict[str, Any] | None, resume: dict[str, str],
+) -> int:
+    started_ray = start_ray(address, num_cpus)
+    try:
+        check_store_fits_cluster(target.uri, num_alive_nodes())
         _check_fits(sweep)
-        tuner = build_tuner(todo, sweep, target, storage, max_concurrent, extra_config)
-        results = tuner.fit()
-        num_failed = results.num_errors
-    return SweepResult(target, len(trials), len(trials) - len(todo), num_failed, storage, time.monotonic() - started)
+        if started_ray:
+            record_processes(session.sweep_dir)  # for the next driver, should this one be killed
+        tuner = build_tuner(todo, sweep, target, session, max_concurrent, extra_config, resume)
+        with _sigterm_as_interrupt():
+            return tuner.fit().num_errors
+    finally:
+        mark_interrupted_runs(target, sweep.name)  # trials a signal stopped mid-run
+        if started_ray:
+            ray.shutdown()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, which Tune answers by stopping its trials cleanly."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_fits(sweep: SweepConfig) -> None:

@@ -13,6 +13,11 @@ from configs import runs as runs_rule
 from trainers.tracker import TrackingTarget
 
 
+def resolve_uri(sweep: SweepConfig, workdir: Path, uri: str | None) -> str:
+    """The store a sweep logs to: the command line's URI, else the sweep file's, else sqlite."""
+    return uri or sweep.tracking.uri or default_tracking_uri(workdir)
+
+
 def prepare_experiment(sweep: SweepConfig, workdir: Path, uri: str | None) -> TrackingTarget:
     """Resolve the store and create the experiment once, in the driver, before any trial.
 
@@ -20,7 +25,7 @@ def prepare_experiment(sweep: SweepConfig, workdir: Path, uri: str | None) -> Tr
     several processes fails its schema migration, and experiment auto-creation from several
     processes drops runs into "Default". Creating the experiment here settles both.
     """
-    uri = uri or sweep.tracking.uri or default_tracking_uri(workdir)
+    uri = resolve_uri(sweep, workdir, uri)
     client = MlflowClient(tracking_uri=uri)
     name = sweep.experiment_name
     if client.get_experiment_by_name(name) is None:
@@ -40,3 +45,21 @@ def finished_config_hashes(target: TrackingTarget, sweep_name: str) -> set[str]:
     query = runs_rule.trial_filter({M.TAG_SWEEP: sweep_name}, finished=True)
     runs = client.search_runs([experiment.experiment_id], query, max_results=50_000)
     return {run.data.tags[M.TAG_CONFIG_HASH] for run in runs}
+
+
+def mark_interrupted_runs(target: TrackingTarget, sweep_name: str) -> int:
+    """Set this sweep's RUNNING trial runs to KILLED; returns how many.
+
+    Called by a driver that holds the sweep's lock, so no live trial owns those runs: they
+    were left RUNNING by a driver that died or stopped. A resumed trial reopens its run and
+    sets it RUNNING again.
+    """
+    client = MlflowClient(tracking_uri=target.uri)
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is None:
+        return 0
+    query = runs_rule.trial_filter({M.TAG_SWEEP: sweep_name}) + " and attributes.status = 'RUNNING'"
+    stale = client.search_runs([experiment.experiment_id], query, max_results=50_000)
+    for run in stale:
+        client.set_terminated(run.info.run_id, status="KILLED")
+    return len(stale)

@@ -8,8 +8,8 @@ import pytest
 from mlflow import MlflowClient
 
 from analysis.load import load_history, load_runs
-from analysis.phase import cell_table
-from cluster.sweep import run_sweep
+from analysis.phase.table import cell_table
+from cluster.sweep import SweepLaunchError, run_sweep
 from configs import metrics as M
 from configs import parse_sweep
 
@@ -93,5 +93,5 @@ def test_rerunning_a_finished_sweep_skips_every_trial(finished_sweep: tuple[str,
 def test_a_sweep_asking_for_more_gpus_than_the_cluster_has_is_refused(tmp_path: Path) -> None:
     raw = _sweep("gpu", {"init.rate": [0.5]})
     raw["resources"] = {"gpus_per_trial": 1}
-    with pytest.raises(ValueError, match=r"resources\.gpus_per_trial \(1\) exceeds the cluster's 0"):
+    with pytest.raises(SweepLaunchError, match=r"resources\.gpus_per_trial \(1\) exceeds the cluster's 0"):
         run_sweep(parse_sweep(raw), tmp_path, num_cpus=2)
