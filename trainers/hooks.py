@@ -122,7 +122,10 @@ class Hook:
 
     def __post_init__(self) -> None:
         if self.every < 1:
-            raise ValueError(f"Hook {self.name or self.fn!r}: every ({self.every}) must be ≥ 1")
+            raise ValueError(
+                f"Hook {self.name or self.fn!r}: every ({self.every}) must be ≥ 1; "
+                "use every=1 to run after every step"
+            )
 
     def due(self, step: int, num_steps: int) -> bool:
         """Whether the hook runs after `step` (1-based) of a `num_steps`-step trial."""

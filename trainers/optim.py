@@ -41,7 +41,8 @@ class LossSpec:
 
 def split_decayed(model: nn.Module, decay_norms_and_biases: bool) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(decayed, not decayed) parameters: all decayed, or only the 2-D weight matrices."""
-    decayed, kept = [], []
+    decayed: list[nn.Parameter] = []
+    kept: list[nn.Parameter] = []
     for p in model.parameters():
         (decayed if decay_norms_and_biases or p.dim() == 2 else kept).append(p)
     return decayed, kept
