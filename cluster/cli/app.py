@@ -9,6 +9,7 @@ import typer
 
 from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_or_default
 from cluster.cli.fit import fit_app
+from cluster.cli import jobs as jobs_cli
 from cluster.cli.phase import phase
 from cluster.tables import make_console, print_results, print_table
 from configs import ConfigError, SweepConfig, load_sweep
@@ -19,7 +20,8 @@ app.add_typer(fit_app, name="fit")
 console = make_console()
 
 
-def _load(sweep_file: str) -> SweepConfig:
+def load_or_exit(sweep_file: str) -> SweepConfig:
+    """The validated sweep, or a one-line config error and exit code 2."""
     try:
         return load_sweep(sweep_file)
     except ConfigError as err:
@@ -35,7 +37,7 @@ def _display_keys(sweep: SweepConfig) -> list[str]:
 @app.command()
 def validate(sweep_file: str) -> None:
     """Validate a sweep and list its trials, without starting anything."""
-    sweep = _load(sweep_file)
+    sweep = load_or_exit(sweep_file)
     keys = _display_keys(sweep)
     rows = [{"trial_id": t.trial_id, **{k: t.flat_params()[k] for k in keys},
              "seed": t.seed, "N": t.num_params, "D": t.num_tokens, "C": f"{t.compute_flops:.3g}"}
@@ -53,7 +55,7 @@ def run(
     workdir: Workdir = Path("runs"),
 ) -> None:
     """Run a sweep on Ray Tune and print the results table."""
-    sweep = _load(sweep_file)  # before Ray, MLflow or torch load: a bad config fails in < 1 s
+    sweep = load_or_exit(sweep_file)  # before Ray, MLflow or torch load: a bad config fails in < 1 s
     from cluster.sweep import SweepLaunchError, run_sweep
 
     try:
@@ -69,6 +71,18 @@ def run(
 
 
 @app.command()
+def resume(
+    sweep_file: str,
+    address: Annotated[str | None, typer.Option(help="Ray cluster: auto, ray://host:10001, or host:port.")] = None,
+    tracking_uri: TrackingUri = None,
+    workdir: Workdir = Path("runs"),
+) -> None:
+    """Continue a sweep whose driver died: finished trials are skipped, the rest resume from
+    their newest checkpoints (the same as running `scalinglab run` again)."""
+    run(sweep_file, address=address, tracking_uri=tracking_uri, max_concurrent=None, num_cpus=None, workdir=workdir)
+
+
+@app.command()
 def results(
     experiment: Experiment,
     tracking_uri: TrackingUri = None,
@@ -80,6 +94,8 @@ def results(
 
 
 app.command()(phase)
+for command in (jobs_cli.submit, jobs_cli.jobs, jobs_cli.status, jobs_cli.logs, jobs_cli.stop):
+    app.command()(command)
 
 
 @app.command()
