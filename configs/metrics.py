@@ -61,6 +61,7 @@ TAG_CONFIG_HASH = "scalinglab.config_hash"
 TAG_KIND = "scalinglab.kind"  # "trial" or "analysis" (configs/runs.py)
 TAG_OUTCOME = "scalinglab.outcome"  # why a run ended other than finished, e.g. "diverged"
 TAG_RESUMED_FROM_STEP = "scalinglab.resumed_from_step"  # step the latest attempt resumed from
+TAG_NODE_ID = "scalinglab.node_id"  # Ray node that ran the latest attempt
 TAG_ANALYSIS = "scalinglab.analysis"  # which analysis an analysis run holds (phase, fit, ...)
 TRIAL_CONFIG_ARTIFACT = "trial_config.json"
 
