@@ -7,8 +7,9 @@ pass). Batches mix domains by weight, deterministically and without repetition:
 * Which domain each sequence of the run comes from is fixed by stride scheduling: domain d's
   j-th sequence sits at virtual time (j + u_d) / w_d (u_d a seeded offset in [0, 1)), and
   the run's k-th sequence is the k-th smallest time over all domains. So the first k
-  sequences hold ≈ k·w_d of domain d (within one), for every k, and step s's share is a
-  pure function of s: a resumed run draws exactly the batches it would have drawn.
+  sequences hold k·w_d of domain d to within max(1, D − 1) sequences (D domains), for
+  every k, and step s's share is a pure function of s: a resumed run draws exactly the
+  batches it would have drawn.
 * Within a domain, sequences are read through one seeded permutation of its windows per
   epoch: no window repeats before every window has been seen.
 

@@ -241,3 +241,41 @@ def test_sample_domain_mixture() -> None:
     )
     np.testing.assert_array_equal(tokens, again)
     np.testing.assert_array_equal(ids, again_ids)
+
+
+def _closed_form_entropy_rate(transition: np.ndarray) -> float:
+    """H = Σ_i π_i H(P_i·), π the left eigenvector of P for eigenvalue 1 (independent of the source code)."""
+    eigenvalues, eigenvectors = np.linalg.eig(transition.T)
+    pi = np.real(eigenvectors[:, np.argmin(np.abs(eigenvalues - 1.0))])
+    pi = pi / pi.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        row_entropy = -np.where(transition > 0, transition * np.log(transition), 0.0).sum(axis=1)
+    return float(pi @ row_entropy)
+
+
+def test_markov_task_has_the_exact_floor_of_each_domain() -> None:
+    from configs import DataConfig, TrainConfig
+    from trainers.data.tasks import build_task
+
+    data = DataConfig(task="markov", seq_len=8, num_train=None, num_test=16, vocab_size=32, support=4, num_domains=3)
+    task = build_task(data, TrainConfig(), seed=0)
+    assert list(task.floors) == list(task.domains) == ["lang0", "lang1", "lang2"]
+    for floor, source in zip(task.floors.values(), task.fresh_sources):
+        assert floor == pytest.approx(_closed_form_entropy_rate(source.transition), rel=1e-10)
+    assert len(set(task.floors.values())) == 3  # distinct sources, distinct floors
+    assert task.entropy_floor == pytest.approx(np.mean(list(task.floors.values())), rel=1e-12)
+
+
+def test_evaluation_logs_every_domain_floor() -> None:
+    from configs import DataConfig, InitConfig, ModelConfig, TrainConfig
+    from configs import metrics as M
+    from trainers.data.tasks import build_task
+    from trainers.evaluate import evaluate
+    from trainers.model import build_model
+
+    data = DataConfig(task="markov", seq_len=8, num_train=None, num_test=16, vocab_size=32, support=4, num_domains=2)
+    task = build_task(data, TrainConfig(), seed=0)
+    model = build_model(ModelConfig(n_layer=1, n_head=1, d_model=16, d_ff=32), InitConfig(), 32, 8, seed=0)
+    values = evaluate(model, task, "cpu")
+    assert {values[M.floor_key(d)] for d in ("lang0", "lang1")} == set(task.floors.values())
+    assert M.bpb_key("lang0") not in values  # bits per byte is for text only
