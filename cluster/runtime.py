@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import ray
 
@@ -11,21 +12,28 @@ import ray
 EMBEDDED_OBJECT_STORE_BYTES = 100 * 2**20
 
 
-def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+@dataclass(frozen=True)
+class RayConnection:
+    """What `start_ray` did: the caller undoes exactly that (`ray.shutdown()` when `connected`)."""
+
+    connected: bool  # this call initialized Ray in this process (attached or started)
+    started: bool  # and the cluster is an embedded one this process owns
+
+
+def start_ray(address: str | None = None, num_cpus: int | None = None) -> RayConnection:
     """Attach to `address` (``auto``, ``ray://host:port``, ``host:port``) or start Ray embedded.
 
     Embedded Ray gets no dashboard (`ray[tune]` ships none) and no token auth (Ray 2.60
     enables it by default, which only gets in the way of a single-user local cluster).
 
     Returns:
-        True when this call started a Ray of its own (the caller shuts it down), False when
-        it attached to a running cluster or Ray was already initialized.
+        Whether this call connected, and whether it started the cluster it connected to.
     """
     if ray.is_initialized():
-        return False
+        return RayConnection(connected=False, started=False)
     if address:
         ray.init(address=address, log_to_driver=False)
-        return False
+        return RayConnection(connected=True, started=False)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
         num_cpus=num_cpus or os.cpu_count() or 1,
@@ -33,7 +41,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         include_dashboard=False,
         log_to_driver=False,
     )
-    return True
+    return RayConnection(connected=True, started=True)
 
 
 def cluster_cpus() -> float:

@@ -141,19 +141,19 @@ def _run_trials(
     address: str | None, num_cpus: int | None, max_concurrent: int | None,
     extra_config: dict[str, Any] | None, resume: dict[str, str],
 ) -> int:
-    started_ray = start_ray(address, num_cpus)
+    connection = start_ray(address, num_cpus)
     try:
         check_store_fits_cluster(target.uri, num_alive_nodes())
         _check_fits(sweep)
-        if started_ray:
+        if connection.started:
             record_processes(session.sweep_dir)  # for the next driver, should this one be killed
         tuner = build_tuner(todo, sweep, target, session, max_concurrent, extra_config, resume)
         with _sigterm_as_interrupt():
             return tuner.fit().num_errors
     finally:
         mark_interrupted_runs(target, sweep.name)  # trials a signal stopped mid-run
-        if started_ray:
-            ray.shutdown()
+        if connection.connected:
+            ray.shutdown()  # stops an embedded Ray; detaches from a cluster it attached to
 
 
 @contextmanager
