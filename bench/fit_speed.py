@@ -34,14 +34,21 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy is imported, so BLAS starts single-threaded
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
-from analysis import bootstrap, fit, laws  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` as a package
+
+from analysis.laws import bootstrap, forms  # noqa: E402
+from analysis.laws import chinchilla as fit  # noqa: E402
+from analysis.laws.result import FitResult  # noqa: E402
+from bench import reference_fits  # noqa: E402
 
 FloatArray = npt.NDArray[np.float64]
 TRUE_PARAMS = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
@@ -49,7 +56,7 @@ AGREEMENT_RTOL = 1e-9
 TIGHT: dict[str, Any] = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000}
 #: Tight runs per loop, from the end of the sample (the vectorized best start is last).
 NUM_TIGHT = {"usual": 10, "analytic": 50}
-LoopFn = Callable[..., fit.FitResult]
+LoopFn = Callable[..., FitResult]
 
 
 def make_dataset(seed: int) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -58,12 +65,12 @@ def make_dataset(seed: int) -> tuple[FloatArray, FloatArray, FloatArray]:
                                  indexing="ij")
     n, d = n_grid.ravel(), d_grid.ravel()
     p = TRUE_PARAMS
-    clean = laws.chinchilla_loss(n, d, p["E"], p["A"], p["B"], p["alpha"], p["beta"])
+    clean = forms.chinchilla_loss(n, d, p["E"], p["A"], p["B"], p["alpha"], p["beta"])
     noise = np.exp(np.random.default_rng(seed).normal(0.0, 0.01, n.size))
     return n, d, clean * noise
 
 
-def best_start(result: fit.FitResult, grid: FloatArray) -> FloatArray:
+def best_start(result: FitResult, grid: FloatArray) -> FloatArray:
     """The grid start closest (in raw parameters) to the vectorized optimum's basin."""
     p = result.params
     theta = np.array([np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]])
@@ -72,7 +79,7 @@ def best_start(result: fit.FitResult, grid: FloatArray) -> FloatArray:
 
 
 def time_vectorized(n: FloatArray, d: FloatArray, loss: FloatArray,
-                    grid: FloatArray) -> fit.FitResult:
+                    grid: FloatArray) -> FitResult:
     """Three full fits; print them and return the one with the median time."""
     fit.fit_chinchilla(n[:40], d[:40], loss[:40], starts=grid[:64])  # warm imports/caches
     runs = sorted((fit.fit_chinchilla(n, d, loss, starts=grid) for _ in range(3)),
@@ -86,7 +93,7 @@ def time_vectorized(n: FloatArray, d: FloatArray, loss: FloatArray,
 
 def time_loop(loop: LoopFn, data: tuple[FloatArray, FloatArray, FloatArray],
               starts: FloatArray, options: dict[str, Any] | None, label: str,
-              vec: fit.FitResult) -> tuple[fit.FitResult, float]:
+              vec: FitResult) -> tuple[FitResult, float]:
     """Run a SciPy loop over `starts`; print and return (result, extrapolated seconds)."""
     res = loop(*data, starts=starts, options=options)
     per_start = res.fit_seconds / starts.shape[0]
@@ -98,7 +105,7 @@ def time_loop(loop: LoopFn, data: tuple[FloatArray, FloatArray, FloatArray],
     return res, total
 
 
-def check_agreement(vec: fit.FitResult, tight: list[fit.FitResult]) -> bool:
+def check_agreement(vec: FitResult, tight: list[FitResult]) -> bool:
     """Print and return whether the vectorized objective matches the best tight one."""
     best = min(tight, key=lambda r: r.objective)
     rel = abs(vec.objective - best.objective) / abs(best.objective)
@@ -110,7 +117,7 @@ def check_agreement(vec: fit.FitResult, tight: list[fit.FitResult]) -> bool:
     return agree
 
 
-def time_bootstrap(vec: fit.FitResult, data: tuple[FloatArray, FloatArray, FloatArray],
+def time_bootstrap(vec: FitResult, data: tuple[FloatArray, FloatArray, FloatArray],
                    seed: int) -> None:
     """Time 1,000 bootstrap resamples refitted in one batch."""
     clock = time.perf_counter()
@@ -134,15 +141,15 @@ def main() -> None:
                         best_start(vec, grid)])
     print(f"sample: {args.num_sampled} random grid starts + the grid start nearest the "
           "vectorized optimum (last)")
-    _, usual_s = time_loop(fit.fit_chinchilla_usual_reference, data, sample, None,
+    _, usual_s = time_loop(reference_fits.fit_chinchilla_usual_reference, data, sample, None,
                            "usual reference (finite-diff grad, SciPy defaults)", vec)
-    _, analytic_s = time_loop(fit.fit_chinchilla_reference, data, sample, None,
+    _, analytic_s = time_loop(reference_fits.fit_chinchilla_reference, data, sample, None,
                               "analytic-gradient loop (SciPy defaults)", vec)
     tight = [time_loop(loop, data, sample[-NUM_TIGHT[key]:], TIGHT,
                        f"{key} loop, tight ftol=1e-15 gtol=1e-12, last {NUM_TIGHT[key]}",
                        vec)[0]
-             for key, loop in (("usual", fit.fit_chinchilla_usual_reference),
-                               ("analytic", fit.fit_chinchilla_reference))]
+             for key, loop in (("usual", reference_fits.fit_chinchilla_usual_reference),
+                               ("analytic", reference_fits.fit_chinchilla_reference))]
     agree = check_agreement(vec, tight)
     time_bootstrap(vec, data, args.seed)
     print(f"times for 4500 starts: vectorized {vec.fit_seconds:.3f} s (measured); usual "

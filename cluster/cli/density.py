@@ -18,16 +18,23 @@ def _matches(column: pd.Series, value: str) -> pd.Series:
 
 
 def density_within(console: Console, uri: str, experiment: str, group_column: str, reference: str, target: str,
-                   loss_metric: str, bootstrap: int, out: Path) -> None:
-    """Density of the target group's runs against a law fitted on the reference group."""
-    from analysis.points import points_from_experiment
+                   loss_metric: str, bootstrap: int, out: Path, analysis: str) -> None:
+    """Density of the target group's runs against a law fitted on the reference group.
+
+    Logs the result as the experiment's analysis run of kind `analysis` (replacing the previous one).
+
+    Raises:
+        AnalysisInputError: no finished runs, an unknown column, an empty group.
+    """
+    from analysis.errors import AnalysisInputError
+    from analysis.laws.density import fit_density_table
+    from analysis.laws.points import points_from_experiment
     from analysis.record import log_analysis_run
-    from analysis.scaling_report import fit_density_table
 
     points = points_from_experiment(uri, experiment, loss_metric)
     table = points.table
     if group_column not in table:
-        raise ValueError(f"--group-column {group_column!r} is not a config column of '{experiment}'")
+        raise AnalysisInputError(f"--group-column {group_column!r} is not a config column of '{experiment}'")
     labels = pd.Series("other", index=table.index)
     labels[_matches(table[group_column], reference)] = "reference"
     labels[_matches(table[group_column], target)] = "target"
@@ -42,24 +49,31 @@ def density_within(console: Console, uri: str, experiment: str, group_column: st
                   f"{result.num_undefined} runs below the reference asymptote")
     log_analysis_run(uri, experiment, "fit-density", [runs_path], points.run_ids,
                      {"group_column": group_column, "reference": reference, "target": target},
-                     {"mean_density": result.mean_density})
+                     {"mean_density": result.mean_density}, analysis=analysis)
     console.print(f"wrote {runs_path}")
 
 
 def density_catalog(console: Console, catalog: Path, reference_csv: Path | None, experiment: str | None,
                     uri: str, loss_metric: str, out: Path) -> None:
-    """ln ρ_max = A·t + B over a dated catalog, against a reference family's L(N)."""
-    from analysis.scaling_plots import plot_density_trend
-    from analysis.scaling_report import fit_density_catalog
+    """ln ρ_max = A·t + B over a dated catalog, against a reference family's L(N).
+
+    Raises:
+        AnalysisInputError: no reference family, a bad catalog, too few frontier models.
+    """
+    from analysis.errors import AnalysisInputError
+    from analysis.laws.density import fit_density_catalog
+    from analysis.laws.plots import plot_density_trend
 
     if reference_csv is not None:
+        if not reference_csv.is_file():
+            raise AnalysisInputError(f"--reference-csv {reference_csv}: no such file")
         reference = pd.read_csv(reference_csv)
     elif experiment is not None:
-        from analysis.points import points_from_experiment
+        from analysis.laws.points import points_from_experiment
 
         reference = points_from_experiment(uri, experiment, loss_metric).table
     else:
-        raise ValueError("--catalog needs a reference family: --reference-csv FILE (N, loss) or -e EXPERIMENT")
+        raise AnalysisInputError("--catalog needs a reference family: --reference-csv FILE (N, loss) or -e EXPERIMENT")
     trend = fit_density_catalog(catalog, reference)
     table_path = out / "density_catalog.csv"
     trend.table.to_csv(table_path, index=False)

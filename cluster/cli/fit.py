@@ -1,40 +1,82 @@
-"""`scalinglab fit scaling|density`: law fits from an experiment or a CSV, printed and saved."""
+"""`scalinglab fit scaling|density`: law fits from an experiment or a CSV, printed and saved.
+
+Every mistake a user can make with these commands (no store, unknown experiment, no
+finished runs, too few runs, a missing column) ends in one line and exit code 1;
+a malformed option ends in typer's usage error (exit code 2). Never a traceback.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from cluster.cli.options import TrackingUri, Workdir, tracking_uri_or_default
 from cluster.tables import make_console, print_table
 from configs import metrics as M
+
+if TYPE_CHECKING:
+    from analysis.laws.holdout import HoldoutSpec
 
 fit_app = typer.Typer(no_args_is_help=True, help="Fit scaling laws and density laws.")
 console = make_console()
 
-Experiment = Annotated[str | None, typer.Option("-e", "--experiment", help="MLflow experiment to read.")]
-TrackingUri = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow URI (default: sqlite in workdir).")]
-Workdir = Annotated[Path, typer.Option(help="Workdir of the default sqlite store.")]
+OptionalExperiment = Annotated[str | None, typer.Option("-e", "--experiment",
+                                                        help="MLflow experiment to read.")]
+FlopsConventionOption = Annotated[str, typer.Option(
+    help="C of each run: scalinglab (as logged: head and attention included) or 6nd "
+         "(C = 6·N·D, the papers' convention).")]
 
 
-def _uri(tracking_uri: str | None, workdir: Path) -> str:
-    from cluster.tracking import default_tracking_uri
+@contextlib.contextmanager
+def exit_on_input_error() -> Iterator[None]:
+    """Turn an `AnalysisInputError` into one red line and exit code 1."""
+    from analysis.errors import AnalysisInputError
 
-    return tracking_uri or default_tracking_uri(workdir)
+    try:
+        yield
+    except AnalysisInputError as err:
+        console.print(f"[red]error[/red]: {err}")
+        raise typer.Exit(1) from None
 
 
-def _parse_holdout(text: str | None) -> tuple[Literal["C", "N"], float] | None:
+def analysis_kind(name: str, loss_metric: str) -> str:
+    """Kind of an analysis run: `name`, plus the loss metric when it is not val/loss.
+
+    Per-domain fits of different loss metrics are different analyses and must not
+    replace each other; re-running the same one does.
+    """
+    return name if loss_metric == M.VAL_LOSS else f"{name}:{loss_metric}"
+
+
+def _convention(text: str) -> Literal["scalinglab", "6nd"]:
+    if text not in M.FLOPS_CONVENTIONS:
+        raise typer.BadParameter(f"--flops-convention {text!r} must be one of {', '.join(M.FLOPS_CONVENTIONS)}")
+    return "6nd" if text == "6nd" else "scalinglab"
+
+
+def _holdout_spec(text: str | None, largest: int) -> HoldoutSpec:
+    from analysis.laws.holdout import HoldoutSpec
+
+    if largest < 0:
+        raise typer.BadParameter(f"--holdout-largest ({largest}) must be >= 0")
     if text is None:
-        return None
+        return HoldoutSpec(largest=largest)
     axis, _, value = text.partition(":")
-    if axis not in ("C", "N") or not value:
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = float("nan")
+    if axis not in ("C", "N") or threshold != threshold:
         raise typer.BadParameter(f"--holdout {text!r} must look like C:1e12 or N:2e5 (hold out rows ≥ the value)")
-    return axis, float(value)  # type: ignore[return-value]
+    return HoldoutSpec(largest=largest, threshold=("C" if axis == "C" else "N", threshold))
 
 
-def _param_rows(report_json: dict) -> list[dict]:
+def _param_rows(report_json: dict[str, Any]) -> list[dict[str, Any]]:
     intervals = report_json.get("intervals") or {}
     rows = []
     for name, value in report_json["params"].items():
@@ -50,11 +92,13 @@ def _param_rows(report_json: dict) -> list[dict]:
 
 @fit_app.command("scaling")
 def fit_scaling(
-    experiment: Experiment = None,
-    csv: Annotated[Path | None, typer.Option(help="CSV with columns N, D, loss (optional C).")] = None,
+    experiment: OptionalExperiment = None,
+    csv: Annotated[Path | None, typer.Option(help="CSV with columns N, D, loss and C (C optional with --flops-convention 6nd).")] = None,
     form: Annotated[str, typer.Option(help="chinchilla: L(N,D); kaplan: L(N).")] = "chinchilla",
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (0 = none).")] = 1000,
-    holdout: Annotated[str | None, typer.Option(help="Hold out rows ≥ threshold, e.g. C:1e12 or N:2e5.")] = None,
+    holdout_largest: Annotated[int, typer.Option(help="Hold-out check: predict the K largest-C runs from the rest (0 = off).")] = 3,
+    holdout: Annotated[str | None, typer.Option(help="Hold-out check on rows ≥ a threshold instead, e.g. C:1e12 or N:2e5.")] = None,
+    flops_convention: FlopsConventionOption = "scalinglab",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the fit as JSON here.")] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for plots and JSON.")] = Path("out/fit"),
     loss_metric: Annotated[str, typer.Option(help="Loss column to fit (experiment mode).")] = M.VAL_LOSS,
@@ -62,29 +106,38 @@ def fit_scaling(
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
 ) -> None:
-    """Fit a scaling law with bootstrap intervals, held-out error and compute-optimal allocation."""
-    from analysis.scaling_report import fit_scaling_table, read_points_csv, to_json_dict, write_scaling_outputs
-
+    """Fit a scaling law with bootstrap intervals, a hold-out check and compute-optimal allocation."""
     if (experiment is None) == (csv is None):
         raise typer.BadParameter("give exactly one of -e/--experiment or --csv")
     if form not in ("chinchilla", "kaplan"):
         raise typer.BadParameter(f"--form {form!r} must be chinchilla or kaplan")
-    floor, run_ids = None, []
-    if csv is not None:
-        table = read_points_csv(csv)
-    else:
-        from analysis.points import points_from_experiment
+    convention, spec = _convention(flops_convention), _holdout_spec(holdout, holdout_largest)
+    with exit_on_input_error():
+        _fit_scaling(experiment, csv, "kaplan" if form == "kaplan" else "chinchilla", bootstrap, spec, convention,
+                     json_out, out, loss_metric, seed, tracking_uri_or_default(tracking_uri, workdir))
 
-        points = points_from_experiment(_uri(tracking_uri, workdir), experiment, loss_metric)  # type: ignore[arg-type]
-        table, floor, run_ids = points.table, points.entropy_floor, points.run_ids
-    report = fit_scaling_table(table, form=form, num_bootstrap=bootstrap, holdout=_parse_holdout(holdout), seed=seed)  # type: ignore[arg-type]
+
+def _fit_scaling(experiment: str | None, csv: Path | None, form: Literal["chinchilla", "kaplan"], bootstrap: int,
+                 spec: HoldoutSpec, convention: Literal["scalinglab", "6nd"], json_out: Path | None, out: Path,
+                 loss_metric: str, seed: int, uri: str) -> None:
+    from analysis.laws.points import points_from_experiment, read_points_csv
+    from analysis.laws.report import fit_scaling_table, to_json_dict, write_scaling_outputs
+
+    floor, run_ids, left_out = None, [], {}
+    if csv is not None:
+        table = read_points_csv(csv, convention)
+    else:
+        points = points_from_experiment(uri, str(experiment), loss_metric)
+        table, floor, run_ids, left_out = points.table, points.entropy_floor, points.run_ids, points.num_left_out
+    report = fit_scaling_table(table, form=form, num_bootstrap=bootstrap, holdout=spec, seed=seed,
+                               convention=convention)
     summary = to_json_dict(report)
+    summary["num_left_out"] = left_out
     if floor is not None:
         summary["true_entropy_floor"] = floor
         if "E" in summary["params"]:
             summary["E_rel_err_vs_floor"] = summary["params"]["E"] / floor - 1
-    files = write_scaling_outputs(report, table, out)
-    (out / "scaling_fit.json").write_text(json.dumps(summary, indent=2))
+    files = write_scaling_outputs(report, table, out, summary)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(summary, indent=2))
@@ -92,35 +145,47 @@ def fit_scaling(
     if experiment is not None:
         from analysis.record import log_analysis_run
 
-        run_id = log_analysis_run(_uri(tracking_uri, workdir), experiment, f"fit-scaling-{form}", files, run_ids,
-                                  {"form": form, "bootstrap": bootstrap, "holdout": holdout, "loss_metric": loss_metric},
-                                  {k: v for k, v in summary["params"].items() if v is not None})
-        console.print(f"logged analysis run {run_id} to experiment '{experiment}'")
+        run_id = log_analysis_run(uri, experiment, f"fit-scaling-{form}", files, run_ids,
+                                  {"form": form, "bootstrap": bootstrap, "holdout": report.holdout_note or
+                                   (report.holdout.rule if report.holdout else ""), "loss_metric": loss_metric,
+                                   "flops_convention": convention},
+                                  {k: v for k, v in summary["params"].items() if v is not None},
+                                  analysis=analysis_kind("fit-scaling", loss_metric))
+        console.print(f"logged analysis run {run_id} to experiment '{experiment}' (replacing the previous one)")
     for path in files:
         console.print(f"wrote {path}")
 
 
-def _print_scaling(summary: dict) -> None:
+def _print_scaling(summary: dict[str, Any]) -> None:
     level = (summary.get("intervals") or {}).get("level", 0.95)
     print_table(console, f"{summary['form']} fit ({summary['num_points']} points; {level:.0%} bootstrap intervals)",
                 _param_rows(summary))
+    left_out = summary.get("num_left_out") or {}
+    if left_out:
+        listed = ", ".join(f"{n} {state}" for state, n in sorted(left_out.items()))
+        console.print(f"left out {sum(left_out.values())} unfinished runs ({listed})")
     console.print(f"objective {summary['objective']:.6g}; {summary['num_starts_at_optimum']}/{summary['num_starts']} "
-                  f"starts reached the optimum; fit {summary['fit_seconds']:.2f} s")
+                  f"starts reached the optimum; fit {summary['fit_seconds']:.3f} s")
     if "true_entropy_floor" in summary:
         console.print(f"true entropy floor {summary['true_entropy_floor']:.4f} nats/token; fitted E is "
                       f"{summary.get('E_rel_err_vs_floor', float('nan')):+.1%} off")
     hold = summary.get("holdout")
     if hold:
-        console.print(f"held-out extrapolation ({hold['num_held_out']} runs with {hold['axis']} ≥ {hold['threshold']:g}): "
-                      f"mean |rel err| {hold['mean_rel_err']:.2%}, max {hold['max_rel_err']:.2%}")
+        console.print(f"held-out extrapolation ({hold['num_held_out']} runs, {hold['rule']}; fitted on "
+                      f"{hold['num_fitted']}): mean |rel err| {hold['mean_rel_err']:.2%}, max {hold['max_rel_err']:.2%}")
+    elif summary.get("holdout_note"):
+        console.print(summary["holdout_note"])
+    flops = summary["flops"]
     co = summary.get("compute_optimal")
     if co and co.get("table"):
+        console.print(f"compute-optimal allocation assumes C = k·N·D, k = {flops['flops_per_param_token']:.4g} "
+                      f"({flops['convention']} convention; runs span k {flops['k_min']:.4g}..{flops['k_max']:.4g})")
         print_table(console, "compute-optimal allocation", co["table"])
 
 
 @fit_app.command("density")
 def fit_density(
-    experiment: Experiment = None,
+    experiment: OptionalExperiment = None,
     group_column: Annotated[str | None, typer.Option(help="Config column separating reference and target runs.")] = None,
     reference: Annotated[str | None, typer.Option(help="Value of --group-column for the reference runs.")] = None,
     target: Annotated[str | None, typer.Option(help="Value of --group-column for the target runs.")] = None,
@@ -135,13 +200,18 @@ def fit_density(
     """Density ρ = N̂/N of target runs against a reference law, or the density trend of a catalog."""
     from cluster.cli.density import density_catalog, density_within
 
-    out.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri_or_default(tracking_uri, workdir)
     if catalog is not None:
-        density_catalog(console, catalog, reference_csv, experiment, _uri(tracking_uri, workdir), loss_metric, out)
+        if reference_csv is None and experiment is None:
+            raise typer.BadParameter("--catalog needs a reference family: --reference-csv FILE (N, loss) or -e EXPERIMENT")
+        with exit_on_input_error():
+            out.mkdir(parents=True, exist_ok=True)
+            density_catalog(console, catalog, reference_csv, experiment, uri, loss_metric, out)
         return
     if experiment is None or group_column is None or reference is None or target is None:
         raise typer.BadParameter("within a study give -e, --group-column, --reference and --target; "
                                  "across models give --catalog with --reference-csv or -e")
-    density_within(console, _uri(tracking_uri, workdir), experiment, group_column, reference, target,
-                   loss_metric, bootstrap, out)
-
+    with exit_on_input_error():
+        out.mkdir(parents=True, exist_ok=True)
+        density_within(console, uri, experiment, group_column, reference, target, loss_metric, bootstrap, out,
+                       analysis_kind("fit-density", loss_metric))

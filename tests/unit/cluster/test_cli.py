@@ -60,10 +60,18 @@ def test_fit_scaling_from_experiment_writes_json_plots_and_analysis_run(ladder: 
     assert fitted["true_entropy_floor"] == pytest.approx(TRUE["E"])
     assert fitted["intervals"]["num_resamples"] == 50
     assert {"loss_vs_N.png", "loss_vs_D.png", "loss_vs_C.png", "scaling_fit.json"} <= {p.name for p in out.iterdir()}
-    analysis_runs = MlflowClient(tracking_uri=uri).search_runs(
-        [MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment).experiment_id],
-        f"tags.`{M.TAG_KIND}` = 'analysis'")
+    assert fitted["holdout"]["rule"] == "3 largest by C" and fitted["holdout"]["num_held_out"] == 3
+    assert fitted["flops"]["convention"] == "scalinglab" and fitted["num_left_out"] == {}
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    analysis_runs = client.search_runs([experiment_id], f"tags.`{M.TAG_KIND}` = 'analysis'")
     assert len(analysis_runs) == 1 and analysis_runs[0].data.params["form"] == "chinchilla"
+    assert analysis_runs[0].data.tags[M.TAG_ANALYSIS] == "fit-scaling"
+    again = runner.invoke(app, ["fit", "scaling", "-e", experiment, "--tracking-uri", uri, "--bootstrap", "0",
+                                "-o", str(out)])
+    assert again.exit_code == 0, again.output
+    replaced = client.search_runs([experiment_id], f"tags.`{M.TAG_KIND}` = 'analysis'")
+    assert len(replaced) == 1 and replaced[0].info.run_id != analysis_runs[0].info.run_id
 
 
 def test_fit_scaling_from_csv_with_holdout(tmp_path: Path) -> None:
@@ -72,9 +80,10 @@ def test_fit_scaling_from_csv_with_holdout(tmp_path: Path) -> None:
     csv = tmp_path / "points.csv"
     csv.write_text("N,D,loss\n" + "\n".join(f"{a},{b},{c}" for a, b, c in zip(n.ravel(), d.ravel(), loss.ravel())))
     result = runner.invoke(app, ["fit", "scaling", "--csv", str(csv), "--bootstrap", "0", "--holdout", "N:1e6",
-                                 "-o", str(tmp_path / "out")])
+                                 "--flops-convention", "6nd", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "held-out extrapolation (3 runs with N ≥ 1e+06)" in result.output
+    assert "held-out extrapolation (3 runs, N ≥ 1e+06; fitted on 12)" in result.output
+    assert "assumes C = k·N·D, k = 6 (6nd convention; runs span k 6..6)" in result.output
 
 
 def test_fit_scaling_refuses_both_sources() -> None:

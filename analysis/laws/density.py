@@ -20,13 +20,21 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import optimize
 
-from analysis import bootstrap, compute_optimal, fit, laws
+from analysis.errors import AnalysisInputError, TooFewPointsError
+from analysis.laws import forms
+from analysis.laws.bootstrap import percentile_intervals, resample_counts
+from analysis.laws.inputs import validate_positive
+from analysis.laws.kaplan import fit_kaplan, refit_kaplan
+from analysis.laws.lines import fit_line
+from analysis.laws.result import FitResult
 
 FloatArray = npt.NDArray[np.float64]
 DAYS_PER_YEAR = 365.25
@@ -44,7 +52,7 @@ class SigmoidFit:
 
     def loss_from_score(self, score: npt.ArrayLike) -> FloatArray:
         """Invert the sigmoid; NaN (with a warning) outside the score range (d, d + c)."""
-        loss = laws.sigmoid_inverse(np.asarray(score, dtype=np.float64), self.c_scale,
+        loss = forms.sigmoid_inverse(np.asarray(score, dtype=np.float64), self.c_scale,
                                     self.g_slope, self.l_mid, self.d_floor)
         if np.isnan(loss).any():
             warnings.warn(f"{int(np.isnan(loss).sum())} score(s) lie outside the sigmoid's "
@@ -57,22 +65,21 @@ def fit_sigmoid_score(loss: npt.ArrayLike, score: npt.ArrayLike) -> SigmoidFit:
     """Least-squares fit of S(L) on (loss, score) pairs of reference models.
 
     Raises:
-        ValueError: on bad input or fewer than 4 points (the sigmoid has 4 parameters).
+        AnalysisInputError: on bad input or fewer than 4 points (the sigmoid has 4 parameters).
     """
-    l_arr = fit.validate_positive("loss", loss)
+    l_arr = validate_positive("loss", loss)
     s_arr = np.asarray(score, dtype=np.float64).ravel()
     if s_arr.size != l_arr.size or not np.isfinite(s_arr).all():
-        raise ValueError(f"`score` must be {l_arr.size} finite values like `loss` "
-                         f"(got {s_arr.size}); pass one score per loss.")
+        raise AnalysisInputError(f"`score` must be {l_arr.size} finite values like `loss` "
+                                 f"(got {s_arr.size}); pass one score per loss.")
     if l_arr.size < 4:
-        raise ValueError(f"the sigmoid has 4 free parameters but only {l_arr.size} point(s) "
-                         f"were given; add at least {4 - l_arr.size} more.")
+        raise TooFewPointsError("the loss-to-score sigmoid (4 free parameters)", 4, l_arr.size)
     span = float(np.ptp(l_arr)) or 1.0
     start = [float(np.ptp(s_arr)) or 1.0, -4.0 / span, float(np.median(l_arr)),
              float(s_arr.min())]
 
     def resid(p: FloatArray) -> FloatArray:
-        return laws.sigmoid_score(l_arr, *p) - s_arr
+        return forms.sigmoid_score(l_arr, *p) - s_arr
 
     res = optimize.least_squares(resid, start, method="lm")
     c_scale, g_slope, l_mid, d_floor = (float(v) for v in res.x)
@@ -93,7 +100,7 @@ class DensityResult:
         num_undefined: Target runs without a density (loss at or below the asymptote).
     """
 
-    reference: fit.FitResult
+    reference: FitResult
     runs: pd.DataFrame
     mean_density: float
     interval: tuple[float, float]
@@ -102,10 +109,10 @@ class DensityResult:
     num_undefined: int
 
 
-def effective_size(reference: fit.FitResult, loss: npt.ArrayLike) -> FloatArray:
+def effective_size(reference: FitResult, loss: npt.ArrayLike) -> FloatArray:
     """N-hat = L^-1(loss) under a Kaplan reference; NaN plus a warning below its asymptote."""
     p = reference.params
-    n_hat = laws.kaplan_inverse(np.asarray(loss, dtype=np.float64), p["x_c"], p["alpha"],
+    n_hat = forms.kaplan_inverse(np.asarray(loss, dtype=np.float64), p["x_c"], p["alpha"],
                                 p.get("E", 0.0))
     if np.isnan(n_hat).any():
         warnings.warn(
@@ -139,22 +146,21 @@ def density_within_study(
         DensityResult.
 
     Raises:
-        ValueError: on bad input, or when neither a loss nor a score (+ map) is given.
+        AnalysisInputError: on bad input, or when neither a loss nor a score (+ map) is given.
     """
     losses = _target_losses(target_loss, target_score, score_map)
-    n_t = fit.validate_positive("target_n", target_n)
+    n_t = validate_positive("target_n", target_n)
     if n_t.size != losses.size:
-        raise ValueError(f"`target_n` has {n_t.size} values but {losses.size} target "
-                         "losses/scores were given; pass one per target run.")
-    reference = fit.fit_kaplan(ref_n, ref_loss, irreducible=True, variable="N")
+        raise AnalysisInputError(f"`target_n` has {n_t.size} values but {losses.size} target "
+                                 "losses/scores were given; pass one per target run.")
+    reference = fit_kaplan(ref_n, ref_loss, irreducible=True, variable="N")
     n_hat = effective_size(reference, losses)
     density = n_hat / n_t
     runs = pd.DataFrame({"N": n_t, "loss": losses, "effective_N": n_hat, "density": density})
     if np.isnan(density).all():
-        raise ValueError("no target run has a defined density: every target loss is at or "
-                         "below the reference asymptote E; check the reference group.")
-    boot = _bootstrap_mean_density(reference, ref_n, ref_loss, n_t, losses, num_bootstrap,
-                                   level, seed)
+        raise AnalysisInputError("no target run has a defined density: every target loss is at "
+                                 "or below the reference asymptote E; check the reference group.")
+    boot = _bootstrap_mean_density(ref_n, ref_loss, n_t, losses, num_bootstrap, level, seed)
     return DensityResult(reference, runs, float(np.nanmean(density)), boot, level,
                          num_bootstrap, int(np.isnan(density).sum()))
 
@@ -162,34 +168,35 @@ def density_within_study(
 def _target_losses(loss: npt.ArrayLike | None, score: npt.ArrayLike | None,
                    score_map: SigmoidFit | None) -> FloatArray:
     if loss is not None:
-        return fit.validate_positive("target_loss", loss)
+        return validate_positive("target_loss", loss)
     if score is None or score_map is None:
-        raise ValueError("pass `target_loss`, or `target_score` together with `score_map` "
-                         "(a SigmoidFit from fit_sigmoid_score).")
+        raise AnalysisInputError("pass `target_loss`, or `target_score` together with "
+                                 "`score_map` (a SigmoidFit from fit_sigmoid_score).")
     return score_map.loss_from_score(score)
 
 
 def _bootstrap_mean_density(
-    reference: fit.FitResult, ref_n: npt.ArrayLike, ref_loss: npt.ArrayLike,
-    n_t: FloatArray, loss_t: FloatArray, num_bootstrap: int, level: float, seed: int,
+    ref_n: npt.ArrayLike, ref_loss: npt.ArrayLike, n_t: FloatArray, loss_t: FloatArray,
+    num_bootstrap: int, level: float, seed: int,
 ) -> tuple[float, float]:
-    """Percentile interval of the mean density, resampling reference and target rows."""
+    """Percentile interval of the mean density, resampling reference and target rows.
+
+    Each resample refits the reference law with the full `fit_kaplan` search.
+    """
     rng = np.random.default_rng(seed)
-    log_x = np.log(fit.validate_positive("ref_n", ref_n))
-    log_l = np.log(fit.validate_positive("ref_loss", ref_loss))
-    p = reference.params
-    start = np.array([p["alpha"], np.log(p["x_c"]), np.log(p["E"])])
-    ref_counts = bootstrap.resample_counts(log_x.size, num_bootstrap, rng)
-    tgt_counts = bootstrap.resample_counts(n_t.size, num_bootstrap, rng)
+    log_x = np.log(validate_positive("ref_n", ref_n))
+    log_l = np.log(validate_positive("ref_loss", ref_loss))
+    ref_counts = resample_counts(log_x.size, num_bootstrap, rng)
+    tgt_counts = resample_counts(n_t.size, num_bootstrap, rng)
     means = np.full(num_bootstrap, np.nan)
     for i in range(num_bootstrap):
-        alpha, log_xc, log_e = bootstrap._refit_kaplan(start, log_x, log_l, ref_counts[i])
+        alpha, log_xc, log_e = refit_kaplan(log_x, log_l, ref_counts[i], irreducible=True)
         with np.errstate(invalid="ignore", divide="ignore"):
-            rho = laws.kaplan_inverse(loss_t, np.exp(log_xc), alpha, np.exp(log_e)) / n_t
+            rho = forms.kaplan_inverse(loss_t, np.exp(log_xc), alpha, np.exp(log_e)) / n_t
         ok = np.isfinite(rho) & (tgt_counts[i] > 0)
         if ok.any():
             means[i] = np.average(rho[ok], weights=tgt_counts[i][ok])
-    intervals, _ = bootstrap.percentile_intervals({"mean": means}, level)
+    intervals, _ = percentile_intervals({"mean": means}, level)
     return intervals["mean"]
 
 
@@ -222,23 +229,27 @@ def read_catalog_csv(path: str) -> pd.DataFrame:
     """Read a model catalog: columns name, date (ISO), params, and score or loss.
 
     Raises:
-        ValueError: naming missing columns or unparsable dates.
+        AnalysisInputError: naming missing columns or unparsable dates.
     """
+    if not Path(path).is_file():
+        raise AnalysisInputError(f"{path}: no such file; pass a catalog CSV (name, date, params, "
+                                 "score or loss).")
     table = pd.read_csv(path)
     missing = {"name", "date", "params"} - set(table.columns)
     if missing or not {"score", "loss"} & set(table.columns):
-        raise ValueError(f"{path}: catalog needs columns name, date, params and score or "
-                         f"loss; missing {sorted(missing) or ['score|loss']} "
-                         f"(have {list(table.columns)}).")
+        raise AnalysisInputError(f"{path}: catalog needs columns name, date, params and score "
+                                 f"or loss; missing {sorted(missing) or ['score|loss']} "
+                                 f"(have {list(table.columns)}).")
     try:
         table["date"] = pd.to_datetime(table["date"], format="ISO8601")
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: column `date` must hold ISO dates (YYYY-MM-DD): {err}") from err
+        raise AnalysisInputError(f"{path}: column `date` must hold ISO dates (YYYY-MM-DD): "
+                                 f"{err}") from err
     return table
 
 
 def density_trend(
-    catalog: pd.DataFrame, reference: fit.FitResult, *, score_map: SigmoidFit | None = None,
+    catalog: pd.DataFrame, reference: FitResult, *, score_map: SigmoidFit | None = None,
     level: float = 0.95,
 ) -> DensityTrendResult:
     """Fit ln rho_max = A t + B on the density frontier of a dated catalog.
@@ -253,14 +264,14 @@ def density_trend(
         DensityTrendResult.
 
     Raises:
-        ValueError: when fewer than 2 frontier models have a defined density.
+        AnalysisInputError: when fewer than 2 frontier models have a defined density.
     """
     table = catalog.copy()
     if "loss" in table.columns:
-        table["loss"] = fit.validate_positive("loss", table["loss"])
+        table["loss"] = validate_positive("loss", table["loss"])
     else:
         table["loss"] = _target_losses(None, table["score"], score_map)
-    params = fit.validate_positive("params", table["params"])
+    params = validate_positive("params", table["params"])
     table["effective_N"] = effective_size(reference, table["loss"])
     table["density"] = table["effective_N"] / params
     table["ln_density"] = np.log(table["density"])
@@ -269,9 +280,9 @@ def density_trend(
     table["on_frontier"] = _frontier(table)
     front = table[table["on_frontier"]]
     if len(front) < 2:
-        raise ValueError(f"only {len(front)} frontier model(s) with a defined density; the "
-                         "trend needs >= 2 dates where the density record rises.")
-    slope, interval, intercept, _ = compute_optimal.fit_line(
+        raise AnalysisInputError(f"only {len(front)} frontier model(s) with a defined density; "
+                                 "the trend needs >= 2 dates where the density record rises.")
+    slope, interval, intercept, _ = fit_line(
         front["t_years"].to_numpy(dtype=float), front["ln_density"].to_numpy(dtype=float),
         level)
     return DensityTrendResult(table, slope, interval, intercept, _doubling_months(slope),
@@ -304,3 +315,36 @@ def _doubling_interval(slope_interval: tuple[float, float]) -> tuple[float, floa
                       stacklevel=3)
         return float("nan"), float("nan")
     return float(12.0 * np.log(2.0) / hi), float(12.0 * np.log(2.0) / lo)
+
+
+def fit_density_table(
+    df: pd.DataFrame, *, group_column: str, reference_group: Any, target_group: Any,
+    num_bootstrap: int = 1000, seed: int = 0,
+) -> DensityResult:
+    """Density of one group of runs (columns N, loss) against another group's law.
+
+    Raises:
+        AnalysisInputError: if the column is missing or a group is empty.
+    """
+    if group_column not in df.columns:
+        raise AnalysisInputError(f"`group_column` {group_column!r} is not a column "
+                                 f"(have {list(df.columns)}).")
+    ref, tgt = df[df[group_column] == reference_group], df[df[group_column] == target_group]
+    for name, part, value in (("reference_group", ref, reference_group),
+                              ("target_group", tgt, target_group)):
+        if part.empty:
+            raise AnalysisInputError(
+                f"`{name}` {value!r} matches no row of {group_column!r} "
+                f"(values: {sorted(map(str, df[group_column].unique()))}).")
+    return density_within_study(ref["N"], ref["loss"], tgt["N"], tgt["loss"],
+                                num_bootstrap=num_bootstrap, seed=seed)
+
+
+def fit_density_catalog(
+    catalog_path: str | Path, reference: pd.DataFrame, *,
+    score_map: SigmoidFit | None = None, level: float = 0.95,
+) -> DensityTrendResult:
+    """Density trend of a dated model catalog against a reference table (N, loss)."""
+    ref_law = fit_kaplan(reference["N"], reference["loss"], irreducible=True)
+    return density_trend(read_catalog_csv(str(catalog_path)), ref_law, score_map=score_map,
+                         level=level)

@@ -16,9 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize
 
-from analysis import fit, laws
+from analysis.errors import AnalysisInputError
+from analysis.laws import forms
+from analysis.laws.batched_bfgs import minimize_batched
+from analysis.laws.inputs import validate_positive
+from analysis.laws.kaplan import refit_kaplan
+from analysis.laws.kernel import DEFAULT_DELTA, ChinchillaDesign, chinchilla_objective
+from analysis.laws.result import FitResult
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -50,9 +55,9 @@ class BootstrapResult:
 
 def _check_args(num_resamples: int, level: float) -> None:
     if num_resamples < 2:
-        raise ValueError(f"`num_resamples` ({num_resamples}) must be >= 2; use e.g. 1000.")
+        raise AnalysisInputError(f"`num_resamples` ({num_resamples}) must be >= 2; use e.g. 1000.")
     if not 0.0 < level < 1.0:
-        raise ValueError(f"`level` ({level}) must lie in (0, 1); use e.g. 0.95.")
+        raise AnalysisInputError(f"`level` ({level}) must lie in (0, 1); use e.g. 0.95.")
 
 
 def resample_counts(num_points: int, num_resamples: int, rng: np.random.Generator) -> FloatArray:
@@ -82,9 +87,9 @@ def percentile_intervals(
 
 
 def bootstrap_chinchilla(
-    result: fit.FitResult, n: npt.ArrayLike, d: npt.ArrayLike, loss: npt.ArrayLike, *,
+    result: FitResult, n: npt.ArrayLike, d: npt.ArrayLike, loss: npt.ArrayLike, *,
     num_resamples: int = 1000, level: float = 0.95, seed: int = 0,
-    delta: float = fit.DEFAULT_DELTA,
+    delta: float = DEFAULT_DELTA,
 ) -> BootstrapResult:
     """Percentile bootstrap of a Chinchilla fit, all resamples refitted in one batch.
 
@@ -103,32 +108,32 @@ def bootstrap_chinchilla(
     """
     _check_args(num_resamples, level)
     clock = time.perf_counter()
-    n_arr, d_arr, l_arr = (fit.validate_positive(k, v) for k, v in
+    n_arr, d_arr, l_arr = (validate_positive(k, v) for k, v in
                            (("n", n), ("d", d), ("loss", loss)))
-    design = fit.ChinchillaDesign.build(n_arr, d_arr, l_arr, np.float64)
+    design = ChinchillaDesign.build(n_arr, d_arr, l_arr, np.float64)
     counts = resample_counts(n_arr.size, num_resamples, np.random.default_rng(seed))
     p = result.params
     theta = np.array([np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]])
     x0 = np.repeat(design.to_internal(theta), num_resamples, axis=0)
     # Relative ftol (floor 0): each resample's objective is small, and SciPy's absolute
     # default would stop rows long before their parameters settle.
-    batch = fit.minimize_batched(
-        lambda x, rows: fit.chinchilla_objective(x, design, counts[rows], delta),
+    batch = minimize_batched(
+        lambda x, rows: chinchilla_objective(x, design, counts[rows], delta),
         x0, ftol=1e-12, f_floor=0.0, gtol=1e-12, max_iter=3000)
     ext = design.to_external(batch.x)  # (R, 5) rows (a, b, e, alpha, beta)
     samples = {"E": np.exp(ext[:, 2]), "A": np.exp(ext[:, 0]), "B": np.exp(ext[:, 1]),
                "alpha": ext[:, 3], "beta": ext[:, 4]}
-    samples["a"], samples["b"] = laws.optimal_exponents(samples["alpha"], samples["beta"])
+    samples["a"], samples["b"] = forms.optimal_exponents(samples["alpha"], samples["beta"])
     intervals, num_failed = percentile_intervals(samples, level)
     return BootstrapResult(samples, intervals, level, num_resamples, num_failed, seed,
                            time.perf_counter() - clock)
 
 
 def bootstrap_kaplan(
-    result: fit.FitResult, x: npt.ArrayLike, loss: npt.ArrayLike, *,
+    result: FitResult, x: npt.ArrayLike, loss: npt.ArrayLike, *,
     num_resamples: int = 1000, level: float = 0.95, seed: int = 0,
 ) -> BootstrapResult:
-    """Percentile bootstrap of a Kaplan fit, each resample warm-started at the optimum.
+    """Percentile bootstrap of a Kaplan fit; each resample re-runs the fit's search.
 
     Args:
         result: The full-data Kaplan fit.
@@ -143,33 +148,14 @@ def bootstrap_kaplan(
     """
     _check_args(num_resamples, level)
     clock = time.perf_counter()
-    log_x = np.log(fit.validate_positive("x", x))
-    log_l = np.log(fit.validate_positive("loss", loss))
+    log_x = np.log(validate_positive("x", x))
+    log_l = np.log(validate_positive("loss", loss))
     counts = resample_counts(log_x.size, num_resamples, np.random.default_rng(seed))
     p = result.params
-    start = np.array([p["alpha"], np.log(p["x_c"]), np.log(p["E"])] if "E" in p
-                     else [p["alpha"], np.log(p["x_c"])])
-    rows = np.array([_refit_kaplan(start, log_x, log_l, c) for c in counts])  # (R, 2|3)
+    rows = np.array([refit_kaplan(log_x, log_l, c, "E" in p) for c in counts])  # (R, 2|3)
     samples = {"x_c": np.exp(rows[:, 1]), "alpha": rows[:, 0]}
     if "E" in p:
         samples["E"] = np.exp(rows[:, 2])
     intervals, num_failed = percentile_intervals(samples, level)
     return BootstrapResult(samples, intervals, level, num_resamples, num_failed, seed,
                            time.perf_counter() - clock)
-
-
-def _refit_kaplan(start: FloatArray, log_x: FloatArray, log_l: FloatArray,
-                  counts: FloatArray) -> FloatArray:
-    """Weighted log-space least squares on one resample; NaN row if degenerate."""
-    if np.unique(log_x[counts > 0]).size < start.size:
-        return np.full(start.size, np.nan)
-    root_w = np.sqrt(counts)
-
-    def weighted(q: FloatArray) -> FloatArray:
-        return root_w * fit._kaplan_residuals(q, log_x, log_l)
-
-    if start.size == 2:  # pure power law: weighted line fit, closed form
-        slope, intercept = np.polyfit(log_x, log_l, 1, w=root_w)
-        return np.array([-slope, intercept / -slope if slope != 0 else np.nan])
-    res = optimize.least_squares(weighted, start, method="lm")
-    return np.asarray(res.x) if res.success else np.full(start.size, np.nan)

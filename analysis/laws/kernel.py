@@ -5,8 +5,8 @@ Hoffmann et al. 2022 (arXiv 2203.15556, approach 3), as replicated by Besiroglu 
 
     sum_i w_i Huber_delta(log L_i - LSE(a - alpha log N_i, b - beta log D_i, e)).
 
-One call evaluates many rows; `analysis.fit` and `analysis.bootstrap` minimize it with
-`analysis.batched_min.minimize_batched`. `analysis.fit` re-exports the public names.
+One call evaluates many rows; `analysis.laws.chinchilla` and `analysis.laws.bootstrap`
+minimize it with `analysis.laws.batched_bfgs.minimize_batched`.
 """
 
 from __future__ import annotations

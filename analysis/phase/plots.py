@@ -14,7 +14,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from analysis.phase import WEIGHT_DECAY, WIDTH  # noqa: E402
+from analysis.phase.table import WEIGHT_DECAY, WIDTH  # noqa: E402
 
 COMMUTATIVITY_MARK = 0.7  # cells below this commutativity get a marker (DESIGN.md / issue 3)
 

@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import density, fit, laws, scaling_plots
+from analysis.laws import density, forms, plots
+from analysis.laws.kaplan import fit_kaplan
 
 REF_N = np.geomspace(1e6, 1e9, 8)
 REF = {"x_c": 1e7, "alpha": 0.3, "E": 1.7}
 
 
 def ref_loss(n: np.ndarray) -> np.ndarray:
-    return laws.kaplan_loss(n, REF["x_c"], REF["alpha"], REF["E"])
+    return forms.kaplan_loss(n, REF["x_c"], REF["alpha"], REF["E"])
 
 
 def test_density_of_the_reference_law_itself_is_one() -> None:
@@ -58,12 +59,12 @@ def test_all_losses_below_the_asymptote_is_an_error() -> None:
 def test_score_route_matches_loss_route() -> None:
     sig = (0.8, -3.0, 2.5, 0.1)
     ref_l = np.linspace(1.8, 3.5, 12)
-    score_map = density.fit_sigmoid_score(ref_l, laws.sigmoid_score(ref_l, *sig))
+    score_map = density.fit_sigmoid_score(ref_l, forms.sigmoid_score(ref_l, *sig))
     assert score_map.g_slope == pytest.approx(-3.0, rel=1e-5)
     target_n = np.array([1e7, 1e8])
     target_loss = ref_loss(target_n * 2)
     by_score = density.density_within_study(
-        REF_N, ref_loss(REF_N), target_n, target_score=laws.sigmoid_score(target_loss, *sig),
+        REF_N, ref_loss(REF_N), target_n, target_score=forms.sigmoid_score(target_loss, *sig),
         score_map=score_map, num_bootstrap=20)
     np.testing.assert_allclose(by_score.runs["density"], 2.0, rtol=1e-4)
 
@@ -86,9 +87,9 @@ def catalog(doubling_months: float) -> pd.DataFrame:
 
 
 def test_density_trend_recovers_the_doubling_time(tmp_path: Path) -> None:
-    reference = fit.fit_kaplan(REF_N, ref_loss(REF_N), irreducible=True)
+    reference = fit_kaplan(REF_N, ref_loss(REF_N), irreducible=True)
     trend = density.density_trend(catalog(3.3), reference)
-    plot = scaling_plots.plot_density_trend(trend, tmp_path / "density.png")
+    plot = plots.plot_density_trend(trend, tmp_path / "density.png")
     assert plot.stat().st_size > 0
     assert trend.doubling_months == pytest.approx(3.3, rel=1e-4)
     assert trend.table["on_frontier"].sum() == 10  # the laggards never set a record
@@ -110,3 +111,23 @@ def test_read_catalog_requires_columns(tmp_path: Path) -> None:
     path.write_text("name,date,params,loss\na,not-a-date,1e8,2.0\n")
     with pytest.raises(ValueError, match="column `date` must hold ISO dates"):
         density.read_catalog_csv(str(path))
+
+
+def test_density_wrappers(tmp_path: Path) -> None:
+    n = np.geomspace(1e6, 1e9, 8)
+    loss = forms.kaplan_loss(n, 1e7, 0.3, 1.7)
+    runs = pd.DataFrame({"N": np.concatenate([n, n / 2]), "loss": np.concatenate([loss, loss]),
+                         "init": ["default"] * 8 + ["small"] * 8})
+    res = density.fit_density_table(runs, group_column="init", reference_group="default",
+                                    target_group="small", num_bootstrap=20)
+    assert res.mean_density == pytest.approx(2.0, rel=1e-6)
+    with pytest.raises(ValueError, match=r"`target_group` 'big' matches no row"):
+        density.fit_density_table(runs, group_column="init", reference_group="default",
+                                  target_group="big")
+    path = tmp_path / "catalog.csv"
+    dates = pd.date_range("2024-01-01", periods=4, freq="MS").strftime("%Y-%m-%d")
+    path.write_text("name,date,params,loss\n" + "".join(
+        f"m{i},{day},1e8,{forms.kaplan_loss(1e8 * 2**i, 1e7, 0.3, 1.7):.12f}\n"
+        for i, day in enumerate(dates)))
+    trend = density.fit_density_catalog(path, runs[runs["init"] == "default"])
+    assert trend.slope > 0 and trend.table["on_frontier"].all()

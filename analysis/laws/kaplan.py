@@ -1,7 +1,9 @@
 """Single-variable Kaplan laws L(x) = (x_c / x)^alpha (+ E), fitted in log space.
 
-Kaplan et al. 2020 (arXiv 2001.08361) eqs. 1.1-1.3, optionally with an irreducible term.
-`analysis.fit` re-exports `fit_kaplan`; import it from there.
+Kaplan et al. 2020 (arXiv 2001.08361) eqs. 1.1-1.3, optionally with an irreducible term
+(Henighan et al. 2020 form). `fit_kaplan` is the fit; `refit_kaplan` runs the same search
+on weighted points (bootstrap counts) and returns bare parameters, for the bootstrap and
+the density law.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
-from analysis.fit_core import FitResult, FloatArray, count_at_optimum, validate_table
+from analysis.laws.inputs import validate_table
+from analysis.laws.result import FitResult, FloatArray, count_at_optimum
 
-def _line_guess(log_x: FloatArray, log_y: FloatArray) -> tuple[float, float]:
-    """Slope and intercept of log y against log x (lmfit PowerLawModel.guess)."""
-    slope, intercept = np.polyfit(log_x, log_y, 1)
-    return float(slope), float(intercept)
+#: Fractions of min L tried as the starting E (the line fitted to log(L - E0) gives the
+#: other two starts, as lmfit's PowerLawModel.guess does).
+E_START_FRACTIONS = (0.0, 0.5, 0.9, 0.99)
 
 
 def kaplan_residuals(p: FloatArray, log_x: FloatArray, log_l: FloatArray) -> FloatArray:
@@ -71,14 +73,14 @@ def fit_kaplan(
         FitResult with params x_c, alpha (and E) and their standard errors.
 
     Raises:
-        ValueError: on empty, non-finite, non-positive or mismatched input, or fewer
-            points than free parameters (2, or 3 with E).
+        AnalysisInputError: on empty, non-finite, non-positive or mismatched input.
+        TooFewPointsError: fewer points than free parameters (2, or 3 with E).
     """
     clock = time.perf_counter()
     num_free = 3 if irreducible else 2
     x_arr, l_arr = validate_table({"x": x, "loss": loss}, num_free, f"Kaplan L({variable})")
     log_x, log_l = np.log(x_arr), np.log(l_arr)
-    fits = _kaplan_candidates(log_x, log_l, irreducible)
+    fits = _kaplan_candidates(log_x, log_l, irreducible, np.ones(log_x.size))
     costs = np.array([c for _, c, _ in fits])
     p_best, cost, jac = fits[int(np.argmin(costs))]
     names = ["alpha", "log_x_c", "log_E"][:num_free]
@@ -98,29 +100,62 @@ def fit_kaplan(
     )
 
 
+def refit_kaplan(log_x: FloatArray, log_l: FloatArray, weights: FloatArray,
+                 irreducible: bool) -> FloatArray:
+    """The `fit_kaplan` search on weighted points, as bare parameters.
+
+    Args:
+        log_x: Log scale values.
+        log_l: Log losses.
+        weights: Non-negative weight per point (bootstrap counts).
+        irreducible: Fit E too.
+
+    Returns:
+        (alpha, log x_c[, log E]); NaN where the weighted points cannot determine them
+        (fewer distinct x values with weight than parameters).
+    """
+    num_free = 3 if irreducible else 2
+    if np.unique(log_x[weights > 0]).size < num_free:
+        return np.full(num_free, np.nan)
+    fits = _kaplan_candidates(log_x, log_l, irreducible, weights)
+    return fits[int(np.argmin([c for _, c, _ in fits]))][0]
+
+
 def _pad(p: FloatArray) -> FloatArray:
     """(alpha, log x_c) -> (alpha, log x_c, -inf): E = 0 for the pure power law."""
     return p if p.size == 3 else np.append(p, -np.inf)
 
 
+def _line_guess(log_x: FloatArray, log_y: FloatArray, root_w: FloatArray) -> tuple[float, float]:
+    """Slope and intercept of log y against log x, weighted (lmfit PowerLawModel.guess)."""
+    slope, intercept = np.polyfit(log_x, log_y, 1, w=root_w)
+    return float(slope), float(intercept)
+
+
 def _kaplan_candidates(
-    log_x: FloatArray, log_l: FloatArray, irreducible: bool,
+    log_x: FloatArray, log_l: FloatArray, irreducible: bool, weights: FloatArray,
 ) -> list[tuple[FloatArray, float, FloatArray]]:
-    """Fitted (params, cost, jacobian) from each start."""
+    """Fitted (params, weighted cost, weighted jacobian) from each start."""
+    root_w = np.sqrt(weights)
     if not irreducible:
-        slope, intercept = _line_guess(log_x, log_l)
+        slope, intercept = _line_guess(log_x, log_l, root_w)
         alpha = -slope
         p = np.array([alpha, intercept / alpha if alpha != 0 else 0.0])
-        resid = kaplan_residuals(_pad(p), log_x, log_l)
-        jac = np.stack([p[1] - log_x, np.full_like(log_x, alpha)], axis=1)
+        resid = root_w * kaplan_residuals(_pad(p), log_x, log_l)
+        jac = root_w[:, None] * np.stack([p[1] - log_x, np.full_like(log_x, alpha)], axis=1)
         return [(p, 0.5 * float(resid @ resid), jac)]
+
+    def weighted(q: FloatArray) -> FloatArray:
+        return root_w * kaplan_residuals(q, log_x, log_l)
+
+    l_min = float(np.exp(log_l).min())  # all points: log(L - E0) must stay finite
     out = []
-    for frac in (0.0, 0.5, 0.9, 0.99):
-        e0 = frac * float(np.exp(log_l).min())
-        slope, intercept = _line_guess(log_x, np.log(np.exp(log_l) - e0))
+    for frac in E_START_FRACTIONS:
+        e0 = frac * l_min
+        slope, intercept = _line_guess(log_x, np.log(np.exp(log_l) - e0), root_w)
         alpha = -slope if slope != 0 else 1e-3
-        start = np.array([alpha, intercept / alpha, np.log(max(e0, 1e-3 * np.exp(log_l).min()))])
-        res = optimize.least_squares(kaplan_residuals, start, args=(log_x, log_l),
-                                     method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        start = np.array([alpha, intercept / alpha, np.log(max(e0, 1e-3 * l_min))])
+        res = optimize.least_squares(weighted, start, method="lm", xtol=1e-15, ftol=1e-15,
+                                     gtol=1e-15)
         out.append((np.asarray(res.x), float(res.cost), np.asarray(res.jac)))
     return out

@@ -1,8 +1,8 @@
 """Batched BFGS: many independent small minimizations advanced together in numpy.
 
 Each row of the start array is its own problem, and one call of the objective evaluates
-all rows still running. Used by `analysis.fit` (the 4,500-start grid) and
-`analysis.bootstrap` (one row per resample). `analysis.fit` re-exports the public names.
+all rows still running. Used by `analysis.laws.chinchilla` (the 4,500-start grid) and
+`analysis.laws.bootstrap` (one row per resample).
 """
 
 from __future__ import annotations

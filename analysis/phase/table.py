@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from analysis.errors import AnalysisInputError
 from configs import metrics as M
 
 RATE, WEIGHT_DECAY, WIDTH, FIXED_STD = "init.rate", "optim.weight_decay", "model.d_model", "init.std"
@@ -43,15 +44,15 @@ class PhaseThresholds:
         for name in ("id_min", "ood_min"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} ({value}) must be an accuracy in [0, 1]")
+                raise AnalysisInputError(f"{name} ({value}) must be an accuracy in [0, 1]")
         if self.ood_value not in ("best", "final"):
-            raise ValueError(f"ood_value ({self.ood_value!r}) must be 'best' or 'final'")
+            raise AnalysisInputError(f"ood_value ({self.ood_value!r}) must be 'best' or 'final'")
 
 
 def classify_phase(id_acc: float, ood_acc: float, thresholds: PhaseThresholds = PhaseThresholds()) -> int:
     """Phase 1, 2 or 3 of one cell from its (seed-averaged) ID and OOD accuracy."""
     if not (np.isfinite(id_acc) and np.isfinite(ood_acc)):
-        raise ValueError(f"accuracies must be finite, got id_acc={id_acc}, ood_acc={ood_acc}")
+        raise AnalysisInputError(f"accuracies must be finite, got id_acc={id_acc}, ood_acc={ood_acc}")
     if id_acc < thresholds.id_min:
         return 1
     return 3 if ood_acc >= thresholds.ood_min else 2
@@ -71,12 +72,12 @@ def cell_table(runs: pd.DataFrame, thresholds: PhaseThresholds = PhaseThresholds
     """Seed-averaged cells with their phase: one row per (scheme, width, init value, λ).
 
     Raises:
-        ValueError: a required column is missing (the runs are not anchor-task runs).
+        AnalysisInputError: a required column is missing (the runs are not anchor-task runs).
     """
     required = [RATE, WEIGHT_DECAY, WIDTH, M.ID_ACC, M.OOD_ACC, M.OOD_ACC_BEST]
     missing = [c for c in required if c not in runs]
     if missing:
-        raise ValueError(f"runs table lacks {missing}; phase analysis needs composite-anchor-task runs")
+        raise AnalysisInputError(f"runs table lacks {missing}; phase analysis needs composite-anchor-task runs")
     runs = _with_scheme(runs)
     keys = ["scheme", WIDTH, "init_value", WEIGHT_DECAY]
     present = {k: v for k, v in CELL_METRICS.items() if k in runs}

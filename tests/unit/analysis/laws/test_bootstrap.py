@@ -1,4 +1,4 @@
-"""Tests of bootstrap intervals (analysis.bootstrap)."""
+"""Tests of bootstrap intervals (analysis.laws.bootstrap)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import time
 import numpy as np
 import pytest
 
-from analysis import bootstrap, fit, laws
+from analysis.laws import bootstrap, forms
+from analysis.laws.chinchilla import fit_chinchilla, make_start_grid
+from analysis.laws.kaplan import fit_kaplan
 
-SMALL_GRID = fit.make_start_grid(alphas=[0, 0.5, 1], betas=[0, 0.5, 1], es=[-1, 0, 1],
+SMALL_GRID = make_start_grid(alphas=[0, 0.5, 1], betas=[0, 0.5, 1], es=[-1, 0, 1],
                                  as_=[0, 10, 20], bs=[0, 10, 20])
 TRUE = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 
@@ -19,13 +21,13 @@ def grid_data(sigma: float, seed: int, num_n: int = 6, num_d: int = 6
     n_grid, d_grid = np.meshgrid(np.geomspace(1e6, 1e9, num_n),
                                  np.geomspace(1e8, 1e11, num_d), indexing="ij")
     n, d = n_grid.ravel(), d_grid.ravel()
-    clean = laws.chinchilla_loss(n, d, *TRUE.values())
+    clean = forms.chinchilla_loss(n, d, *TRUE.values())
     return n, d, clean * np.exp(np.random.default_rng(seed).normal(0, sigma, n.size))
 
 
 def test_seeded_bootstrap_is_reproducible_and_seed_dependent() -> None:
     n, d, loss = grid_data(0.01, 0)
-    result = fit.fit_chinchilla(n, d, loss, starts=SMALL_GRID)
+    result = fit_chinchilla(n, d, loss, starts=SMALL_GRID)
     first = bootstrap.bootstrap_chinchilla(result, n, d, loss, num_resamples=200, seed=7)
     again = bootstrap.bootstrap_chinchilla(result, n, d, loss, num_resamples=200, seed=7)
     other = bootstrap.bootstrap_chinchilla(result, n, d, loss, num_resamples=200, seed=8)
@@ -38,7 +40,7 @@ def test_seeded_bootstrap_is_reproducible_and_seed_dependent() -> None:
 
 def test_noise_free_bootstrap_collapses_on_the_truth() -> None:
     n, d, loss = grid_data(0.0, 0)
-    result = fit.fit_chinchilla(n, d, loss, starts=SMALL_GRID)
+    result = fit_chinchilla(n, d, loss, starts=SMALL_GRID)
     boot = bootstrap.bootstrap_chinchilla(result, n, d, loss, num_resamples=100)
     for key in ("alpha", "beta", "E"):
         lo, hi = boot.intervals[key]
@@ -49,7 +51,7 @@ def test_noise_free_bootstrap_collapses_on_the_truth() -> None:
 
 def test_thousand_resamples_of_240_points_are_fast() -> None:
     n, d, loss = grid_data(0.01, 1, num_n=12, num_d=20)
-    result = fit.fit_chinchilla(n, d, loss, starts=SMALL_GRID)
+    result = fit_chinchilla(n, d, loss, starts=SMALL_GRID)
     clock = time.perf_counter()
     boot = bootstrap.bootstrap_chinchilla(result, n, d, loss, num_resamples=1000)
     assert time.perf_counter() - clock < 30.0  # the design budget on 2 shared cores
@@ -63,7 +65,7 @@ def test_interval_coverage_over_repeated_draws() -> None:
     hits = dict.fromkeys(("alpha", "beta", "a", "E"), 0)
     for draw in range(40):
         n, d, loss = grid_data(0.01, 100 + draw)
-        result = fit.fit_chinchilla(n, d, loss, starts=SMALL_GRID)
+        result = fit_chinchilla(n, d, loss, starts=SMALL_GRID)
         boot = bootstrap.bootstrap_chinchilla(result, n, d, loss, seed=draw)
         for key in hits:
             lo, hi = boot.intervals[key]
@@ -73,9 +75,9 @@ def test_interval_coverage_over_repeated_draws() -> None:
 
 def test_kaplan_bootstrap_brackets_the_fit() -> None:
     x = np.geomspace(1e6, 1e10, 12)
-    loss = laws.kaplan_loss(x, 1e7, 0.3, 1.7) * np.exp(
+    loss = forms.kaplan_loss(x, 1e7, 0.3, 1.7) * np.exp(
         np.random.default_rng(0).normal(0, 0.003, x.size))
-    result = fit.fit_kaplan(x, loss, irreducible=True)
+    result = fit_kaplan(x, loss, irreducible=True)
     boot = bootstrap.bootstrap_kaplan(result, x, loss, num_resamples=200, seed=1)
     for key in ("x_c", "alpha", "E"):
         lo, hi = boot.intervals[key]
@@ -88,6 +90,6 @@ def test_kaplan_bootstrap_brackets_the_fit() -> None:
 ])
 def test_bootstrap_refuses_bad_arguments(kwargs: dict[str, float], match: str) -> None:
     x = np.geomspace(1e6, 1e10, 6)
-    result = fit.fit_kaplan(x, laws.kaplan_loss(x, 1e7, 0.3))
+    result = fit_kaplan(x, forms.kaplan_loss(x, 1e7, 0.3))
     with pytest.raises(ValueError, match=match):
-        bootstrap.bootstrap_kaplan(result, x, laws.kaplan_loss(x, 1e7, 0.3), **kwargs)  # type: ignore[arg-type]
+        bootstrap.bootstrap_kaplan(result, x, forms.kaplan_loss(x, 1e7, 0.3), **kwargs)  # type: ignore[arg-type]

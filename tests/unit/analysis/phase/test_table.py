@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.phase import PhaseThresholds, cell_table, classify_phase, phase_boundaries
-from analysis.phase_plots import plot_gamma_curves, plot_phase_diagram
+from analysis.phase.plots import plot_gamma_curves, plot_phase_diagram
+from analysis.phase.table import PhaseThresholds, cell_table, classify_phase, phase_boundaries
 from configs import metrics as M
 
 

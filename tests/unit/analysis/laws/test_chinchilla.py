@@ -1,4 +1,4 @@
-"""Tests of the Chinchilla and Kaplan fitters (analysis.fit)."""
+"""Tests of the Chinchilla fitter (analysis.laws.chinchilla)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import fit, laws
+import bench.reference_fits as reference
+from analysis.laws import forms
+from analysis.laws.batched_bfgs import minimize_batched
+from analysis.laws.chinchilla import fit_chinchilla, make_start_grid
+from analysis.laws.kernel import ChinchillaDesign, chinchilla_objective
+from analysis.laws.result import FitResult, predict_loss
 
 DATA = Path(__file__).parent / "data"
 #: 3^5 = 243 starts: enough to find the optimum on these grids, ~20x cheaper than 4,500.
-SMALL_GRID = fit.make_start_grid(alphas=[0, 0.5, 1], betas=[0, 0.5, 1], es=[-1, 0, 1],
+SMALL_GRID = make_start_grid(alphas=[0, 0.5, 1], betas=[0, 0.5, 1], es=[-1, 0, 1],
                                  as_=[0, 10, 20], bs=[0, 10, 20])
 N_VALUES = np.geomspace(1e6, 1e9, 6)
 D_VALUES = np.geomspace(1e8, 1e11, 6)
@@ -39,7 +44,7 @@ def true_params(draw: st.DrawFn) -> dict[str, float]:
 
 
 def chinchilla(p: dict[str, float], n: np.ndarray, d: np.ndarray) -> np.ndarray:
-    return laws.chinchilla_loss(n, d, p["E"], p["A"], p["B"], p["alpha"], p["beta"])
+    return forms.chinchilla_loss(n, d, p["E"], p["A"], p["B"], p["alpha"], p["beta"])
 
 
 @settings(derandomize=True, max_examples=6, deadline=None)
@@ -49,7 +54,7 @@ def test_chinchilla_recovers_parameters_within_noise(p: dict[str, float], seed: 
     n, d = grid_points()
     clean = chinchilla(p, n, d)
     noisy = clean * np.exp(np.random.default_rng(seed).normal(0.0, sigma, n.size))
-    got = fit.fit_chinchilla(n, d, noisy, starts=SMALL_GRID).params
+    got = fit_chinchilla(n, d, noisy, starts=SMALL_GRID).params
     # On this 6x6 grid the exponents' estimates spread by ~0.8 sigma and E's by ~2 sigma
     # (relative), measured over repeated draws; 5 and 10 sigma leave >5 standard errors.
     assert abs(got["alpha"] - p["alpha"]) <= 5 * sigma
@@ -64,7 +69,7 @@ def test_chinchilla_recovers_parameters_within_noise(p: dict[str, float], seed: 
 @given(p=true_params())
 def test_chinchilla_noise_free_is_exact(p: dict[str, float]) -> None:
     n, d = grid_points()
-    got = fit.fit_chinchilla(n, d, chinchilla(p, n, d), starts=SMALL_GRID)
+    got = fit_chinchilla(n, d, chinchilla(p, n, d), starts=SMALL_GRID)
     for key in ("E", "A", "B", "alpha", "beta"):
         assert got.params[key] == pytest.approx(p[key], rel=1e-5), key
     assert got.objective < 1e-12  # log residuals of ~2e-7 at most
@@ -75,9 +80,9 @@ def test_units_invariance_rescaling_n_changes_a_only() -> None:
     n, d = grid_points()
     p = {"E": 1.8, "A": 400.0, "B": 900.0, "alpha": 0.34, "beta": 0.3}
     loss = chinchilla(p, n, d) * np.exp(np.random.default_rng(3).normal(0, 0.005, n.size))
-    base = fit.fit_chinchilla(n, d, loss, starts=SMALL_GRID)
+    base = fit_chinchilla(n, d, loss, starts=SMALL_GRID)
     scale = 1e3  # N in thousands of parameters: A / (N/k)^alpha = (A k^alpha) / N^alpha
-    scaled = fit.fit_chinchilla(n / scale, d, loss, starts=SMALL_GRID)
+    scaled = fit_chinchilla(n / scale, d, loss, starts=SMALL_GRID)
     assert scaled.params["alpha"] == pytest.approx(base.params["alpha"], rel=1e-6)
     assert scaled.params["beta"] == pytest.approx(base.params["beta"], rel=1e-6)
     assert scaled.params["E"] == pytest.approx(base.params["E"], rel=1e-6)
@@ -90,12 +95,12 @@ def test_vectorized_matches_reference_loop() -> None:
     n, d = grid_points()
     p = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
     loss = chinchilla(p, n, d) * np.exp(np.random.default_rng(0).normal(0, 0.01, n.size))
-    starts = fit.make_start_grid(alphas=[0, 0.5], betas=[0.5, 1], es=[-1, 1], as_=[5, 15],
+    starts = make_start_grid(alphas=[0, 0.5], betas=[0.5, 1], es=[-1, 1], as_=[5, 15],
                                  bs=[0, 10])  # 32 starts keep the SciPy loop under 1 s
-    vec = fit.fit_chinchilla(n, d, loss, starts=starts)
+    vec = fit_chinchilla(n, d, loss, starts=starts)
     # SciPy's default ftol is absolute below f = 1 (2.2e-9), i.e. ~1e-5 relative here, so
     # the loop runs at tight tolerances to be comparable at 1e-9.
-    ref = fit.fit_chinchilla_reference(n, d, loss, starts=starts,
+    ref = reference.fit_chinchilla_reference(n, d, loss, starts=starts,
                                        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000})
     assert vec.objective == pytest.approx(ref.objective, rel=1e-9)
     assert vec.params["alpha"] == pytest.approx(ref.params["alpha"], rel=1e-4)
@@ -108,8 +113,8 @@ def test_usual_reference_objective_matches_analytic_one() -> None:
     loss = chinchilla({"E": 2.0, "A": 500.0, "B": 800.0, "alpha": 0.3, "beta": 0.3}, n, d)
     loss = loss * np.exp(np.random.default_rng(1).normal(0, 0.01, n.size))
     for theta in ([6.0, 7.0, 0.5, 0.35, 0.25], [3.0, 9.0, 0.8, 0.2, 0.4]):
-        usual = fit.huber_loss_objective(np.array(theta), n, d, loss, 0.05)
-        analytic, _ = fit.reference_objective(np.array(theta), np.log(n), np.log(d),
+        usual = reference.huber_loss_objective(np.array(theta), n, d, loss, 0.05)
+        analytic, _ = reference.reference_objective(np.array(theta), np.log(n), np.log(d),
                                               np.log(loss), 0.05)
         assert usual == pytest.approx(analytic, rel=1e-12)
 
@@ -118,21 +123,21 @@ def test_batched_objective_gradient_matches_finite_differences() -> None:
     n, d = grid_points()
     loss = chinchilla({"E": 2.0, "A": 500.0, "B": 800.0, "alpha": 0.3, "beta": 0.3}, n, d)
     weights = np.random.default_rng(0).poisson(1.0, (2, n.size)).astype(float)
-    design = fit.ChinchillaDesign.build(n, d, loss)
+    design = ChinchillaDesign.build(n, d, loss)
     theta = design.to_internal(np.array([[6.0, 7.0, 0.5, 0.35, 0.25], [3.0, 9.0, 0.8, 0.2, 0.4]]))
-    f, grad = fit.chinchilla_objective(theta, design, weights, 0.05)
+    f, grad = chinchilla_objective(theta, design, weights, 0.05)
     step = 1e-7
     for j in range(5):
         shifted = theta.copy()
         shifted[:, j] += step
-        numeric = (fit.chinchilla_objective(shifted, design, weights, 0.05)[0] - f) / step
+        numeric = (chinchilla_objective(shifted, design, weights, 0.05)[0] - f) / step
         np.testing.assert_allclose(grad[:, j], numeric, rtol=1e-4, atol=1e-9)
 
 
 def test_known_answer_checked_in_dataset() -> None:
     # Hoffmann et al. 2022's fitted law on a 4 x 5 grid, losses rounded to 10 digits.
     table = pd.read_csv(DATA / "chinchilla_grid_20.csv")
-    got = fit.fit_chinchilla(table["N"], table["D"], table["loss"], starts=SMALL_GRID).params
+    got = fit_chinchilla(table["N"], table["D"], table["loss"], starts=SMALL_GRID).params
     expected = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-5), key
@@ -146,7 +151,7 @@ def test_minimize_batched_solves_independent_quadratics() -> None:
         scale = np.array([1.0, 25.0])  # ill-conditioned on purpose
         return (diff**2 * scale).sum(1), 2 * diff * scale
 
-    out = fit.minimize_batched(fun, np.zeros((3, 2)), ftol=0.0, gtol=1e-10)
+    out = minimize_batched(fun, np.zeros((3, 2)), ftol=0.0, gtol=1e-10)
     np.testing.assert_allclose(out.x, centers, atol=1e-8)
 
 
@@ -157,52 +162,17 @@ def test_minimize_batched_solves_independent_quadratics() -> None:
         ([1e6, np.nan, 1e7, 1e8, 1e9, 1e6], [1e9] * 6, [3.0] * 6, r"`n` has 1 non-finite value"),
         ([1e6] * 6, [1e9] * 6, [3.0, -1.0, 2.0, 2.0, 2.0, 2.0], r"`loss` must be > 0 but has 1"),
         ([1e6] * 6, [1e9] * 5, [3.0] * 6, r"lengths differ: \{'n': 6, 'd': 5, 'loss': 6\}"),
-        ([1e6] * 4, [1e9] * 4, [3.0] * 4, r"5 free parameters but only 4 data point"),
+        ([1e6] * 4, [1e9] * 4, [3.0] * 4, r"the Chinchilla law \(5 free parameters\) needs ≥ 5 runs, found 4; add at least 1"),
     ],
 )
 def test_chinchilla_refuses_bad_input(n: list[float], d: list[float], loss: list[float],
                                       match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        fit.fit_chinchilla(n, d, loss, starts=SMALL_GRID)
-
-
-def test_kaplan_pure_power_law_is_exact() -> None:
-    x = np.geomspace(1e6, 1e10, 9)
-    got = fit.fit_kaplan(x, laws.kaplan_loss(x, 8.8e13, 0.076))  # Kaplan et al. eq. 1.1
-    assert got.params["alpha"] == pytest.approx(0.076, rel=1e-9)
-    assert got.params["x_c"] == pytest.approx(8.8e13, rel=1e-6)
-    assert set(got.stderr) == {"alpha", "log_x_c"}
-
-
-@settings(derandomize=True, max_examples=8, deadline=None)
-@given(x_c=st.floats(1e5, 1e8), alpha=st.floats(0.2, 0.6), e_irr=st.floats(1.0, 3.0),
-       seed=st.integers(0, 2**16))
-def test_kaplan_with_irreducible_term_recovers_within_noise(
-        x_c: float, alpha: float, e_irr: float, seed: int) -> None:
-    sigma = 0.002
-    x = np.geomspace(1e6, 1e10, 15)
-    clean = laws.kaplan_loss(x, x_c, alpha, e_irr)
-    noisy = clean * np.exp(np.random.default_rng(seed).normal(0, sigma, x.size))
-    got = fit.fit_kaplan(x, noisy, irreducible=True)
-    rms = np.sqrt(np.mean(np.log(fit.predict_loss(got, x) / clean) ** 2))
-    assert rms <= sigma  # the fit is closer to the truth than the data are
-    assert abs(got.params["E"] / e_irr - 1) <= 25 * sigma  # E: ~5 standard errors
-
-
-def test_kaplan_warns_when_covariance_cannot_be_estimated() -> None:
-    x = np.array([1e6, 1e7, 1e8])
-    with pytest.warns(RuntimeWarning, match="covariance of the Kaplan fit could not be"):
-        got = fit.fit_kaplan(x, laws.kaplan_loss(x, 1e7, 0.3, 2.0), irreducible=True)
-    assert got.stderr == {}
-
-
-def test_kaplan_refuses_too_few_points() -> None:
-    with pytest.raises(ValueError, match=r"3 free parameters but only 2 data point"):
-        fit.fit_kaplan([1e6, 1e7], [3.0, 2.5], irreducible=True)
+        fit_chinchilla(n, d, loss, starts=SMALL_GRID)
 
 
 def test_predict_needs_d_for_chinchilla() -> None:
-    result = fit.FitResult("chinchilla", {"E": 1.0, "A": 1.0, "B": 1.0, "alpha": 0.3,
+    result = FitResult("chinchilla", {"E": 1.0, "A": 1.0, "B": 1.0, "alpha": 0.3,
                                           "beta": 0.3}, 0.0, 1, 1, 0.0, 5)
     with pytest.raises(ValueError, match="`d` is required"):
-        fit.predict_loss(result, [1e6])
+        predict_loss(result, [1e6])

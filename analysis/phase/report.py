@@ -9,9 +9,12 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.load import load_runs
-from analysis.phase import WEIGHT_DECAY, PhaseThresholds, cell_table, phase_boundaries
-from analysis.phase_plots import plot_gamma_curves, plot_phase_diagram
+from analysis.phase.plots import plot_gamma_curves, plot_phase_diagram
+from analysis.phase.table import WEIGHT_DECAY, PhaseThresholds, cell_table, phase_boundaries
 from analysis.record import log_analysis_run
+
+#: Kind of the analysis run `run_phase_analysis` logs (one per experiment).
+ANALYSIS_KIND = "phase"
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,14 @@ def run_phase_analysis(
     thresholds: PhaseThresholds = PhaseThresholds(),
     log_to_mlflow: bool = True,
 ) -> PhaseReport:
-    """Load the experiment's runs, classify cells, write outputs, log an analysis run."""
+    """Load the experiment's runs, classify cells, write outputs, log an analysis run.
+
+    The analysis run is of kind "phase": it replaces the experiment's previous one.
+
+    Raises:
+        AnalysisInputError: no store, no finished runs, or runs without the anchor-task
+            metrics.
+    """
     runs = load_runs(tracking_uri, experiment)
     cells = cell_table(runs, thresholds)
     boundaries = phase_boundaries(cells)
@@ -52,7 +62,8 @@ def run_phase_analysis(
     if log_to_mlflow:
         params: dict[str, object] = {"id_min": thresholds.id_min, "ood_min": thresholds.ood_min, "ood_value": thresholds.ood_value}
         values = {f"num_phase{p}_cells": float((cells["phase"] == p).sum()) for p in (1, 2, 3)}
-        run_id = log_analysis_run(tracking_uri, experiment, "phase-analysis", files, list(runs["run_id"]), params, values)
+        run_id = log_analysis_run(tracking_uri, experiment, "phase-analysis", files,
+                                  list(runs["run_id"]), params, values, analysis=ANALYSIS_KIND)
     return PhaseReport(cells, boundaries, files, run_id)
 
 

@@ -2,8 +2,9 @@
 
 Every function here is a closed-form expression of its arguments: no fitting, no state,
 no validation beyond what numpy does. Parameters broadcast, so a column of bootstrap
-samples against a row of x values gives one curve per sample. The fitters in `analysis.fit` and the analyses built
-on them (bootstrap, hold-out, compute-optimal, density) call these to predict.
+samples against a row of x values gives one curve per sample. The fitters and the
+analyses built on them (bootstrap, hold-out, compute-optimal, density) call these to
+predict.
 
 Forms and their sources:
 
@@ -26,10 +27,6 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = float | FloatArray
-
-#: FLOPs per parameter per training token (forward 2 + backward 4), Kaplan et al. 2020
-#: section 2.1; the attention term is left out, so C here is 6 N D exactly.
-FLOPS_PER_PARAM_TOKEN = 6.0
 
 
 def kaplan_loss(
@@ -113,12 +110,14 @@ def optimal_exponents(alpha: ArrayLike, beta: ArrayLike) -> tuple[FloatArray, Fl
 
 def chinchilla_optimal_allocation(
     compute_flops: ArrayLike, a_coef: ArrayLike, b_coef: ArrayLike, alpha: ArrayLike,
-    beta: ArrayLike,
+    beta: ArrayLike, *, flops_per_param_token: float,
 ) -> tuple[FloatArray, FloatArray]:
-    """N_opt(C) and D_opt(C) minimizing L(N, D) subject to C = 6 N D (Hoffmann eq. 4).
+    """N_opt(C), D_opt(C) minimizing L(N, D) subject to C = k N D (Hoffmann et al. eq. 4).
 
     With G = (alpha A / (beta B))^(1 / (alpha + beta)):
-    N_opt = G (C/6)^a and D_opt = G^-1 (C/6)^b, a and b from `optimal_exponents`.
+    N_opt = G (C/k)^a and D_opt = G^-1 (C/k)^b, a and b from `optimal_exponents`.
+    Hoffmann et al. take k = 6 (the 6 N D convention); the relation used by an analysis
+    is chosen once, by `analysis.laws.flops.FlopsRelation`.
 
     Args:
         compute_flops: Training compute budgets C in FLOPs.
@@ -126,6 +125,7 @@ def chinchilla_optimal_allocation(
         b_coef: Coefficient B.
         alpha: Parameter exponent.
         beta: Data exponent.
+        flops_per_param_token: k in C = k N D.
 
     Returns:
         (N_opt, D_opt), each shaped like compute_flops.
@@ -135,8 +135,8 @@ def chinchilla_optimal_allocation(
     # float64 but lose digits when G is formed by powers of huge ratios.
     alpha_arr, beta_arr = np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     log_g = (np.log(alpha_arr * a_coef) - np.log(beta_arr * b_coef)) / (alpha_arr + beta_arr)
-    log_c6 = np.log(np.asarray(compute_flops, dtype=np.float64) / FLOPS_PER_PARAM_TOKEN)
-    return np.exp(log_g + exp_a * log_c6), np.exp(-log_g + exp_b * log_c6)
+    log_ck = np.log(np.asarray(compute_flops, dtype=np.float64) / flops_per_param_token)
+    return np.exp(log_g + exp_a * log_ck), np.exp(-log_g + exp_b * log_ck)
 
 
 def sigmoid_score(

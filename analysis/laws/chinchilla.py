@@ -1,85 +1,70 @@
-"""Robust fitting of scaling laws: Chinchilla approach 3 and single-variable Kaplan laws.
+"""Chinchilla approach 3: fit L(N, D) = E + A/N^alpha + B/D^beta by a robust loss.
 
-The Chinchilla fit follows Hoffmann et al. 2022 (arXiv 2203.15556, approach 3) as
-replicated by Besiroglu et al. 2024 (arXiv 2404.10102): minimize
+Hoffmann et al. 2022 (arXiv 2203.15556, approach 3) as replicated by Besiroglu et al.
+2024 (arXiv 2404.10102): minimize
 
     sum_i w_i Huber_delta(log L_i - LSE(a - alpha log N_i, b - beta log D_i, e))
 
 with A = exp(a), B = exp(b), E = exp(e), from a grid of starts, keeping the best. The
-grid is optimized all at once by a batched BFGS in numpy (`minimize_batched`): every
-start is a row of a (num_starts, 5) array and one objective call evaluates all rows, in
-float32 with analytic gradients. The final rows are re-scored in float64 and the best
-few distinct ones polished with SciPy's L-BFGS-B at tight tolerances.
-
-This module is the fitters' public face; the machinery lives beside it:
-
-- `analysis.fit_core`: `FitResult`, input validation, start grids;
-- `analysis.chinchilla_kernel`: the batched objective and its data layout;
-- `analysis.batched_min`: the batched BFGS;
-- `analysis.kaplan_fit`: the Kaplan fitter;
-- `analysis.reference_fit`: one-start-at-a-time SciPy loops, for benchmarks and tests.
+grid is optimized all at once by a batched BFGS in numpy (`analysis.laws.batched_bfgs`):
+every start is a row of a (num_starts, 5) array and one objective call
+(`analysis.laws.kernel`) evaluates all rows, in float32 with analytic gradients. The final
+rows are re-scored in float64 and the best few distinct ones polished with SciPy's
+L-BFGS-B at tight tolerances.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
-from analysis import laws
-from analysis.batched_min import (
-    SCIPY_FTOL,
-    SCIPY_GTOL,
-    BatchedMinResult,
-    ObjectiveFn,
-    minimize_batched,
-)
-from analysis.chinchilla_kernel import DEFAULT_DELTA, ChinchillaDesign, chinchilla_objective
-from analysis.fit_core import (
-    OPTIMUM_ATOL,
-    OPTIMUM_RTOL,
-    FitResult,
-    FloatArray,
-    chinchilla_params,
-    count_at_optimum,
-    default_start_grid,
-    make_start_grid,
-    validate_positive,
-    validate_table,
-)
-from analysis.kaplan_fit import fit_kaplan, kaplan_residuals
-from analysis.reference_fit import (
-    fit_chinchilla_reference,
-    fit_chinchilla_usual_reference,
-    huber_loss_objective,
-    reference_objective,
-)
+from analysis.laws.batched_bfgs import minimize_batched
+from analysis.laws.inputs import validate_table
+from analysis.laws.kernel import DEFAULT_DELTA, ChinchillaDesign, chinchilla_objective
+from analysis.laws.result import FitResult, FloatArray, chinchilla_params, count_at_optimum
 
 try:  # optional: only the polish's speed depends on it (it ships with scikit-learn)
     from threadpoolctl import threadpool_limits
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
-__all__ = [
-    "DEFAULT_DELTA", "NUM_POLISHED", "OPTIMUM_ATOL", "OPTIMUM_RTOL", "POLISH_OPTIONS",
-    "SCIPY_FTOL", "SCIPY_GTOL", "BatchedMinResult", "ChinchillaDesign", "FitResult",
-    "FloatArray", "ObjectiveFn", "chinchilla_objective", "chinchilla_params",
-    "count_at_optimum", "default_start_grid", "fit_chinchilla", "fit_chinchilla_reference",
-    "fit_chinchilla_usual_reference", "fit_kaplan", "huber_loss_objective",
-    "kaplan_residuals", "make_start_grid", "minimize_batched", "predict_loss",
-    "reference_objective", "validate_positive", "validate_table",
-]
-
-#: Former private name, still used by analysis/bootstrap.py.
-_kaplan_residuals = kaplan_residuals
 #: Polishing tolerances: tight enough that polished objectives agree to ~1e-12 relative.
 POLISH_OPTIONS: dict[str, Any] = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000}
 NUM_POLISHED = 4
+
+
+def default_start_grid() -> FloatArray:
+    """Hoffmann et al. approach-3 grid: 5 * 5 * 5 * 6 * 6 = 4,500 starts.
+
+    Returns:
+        (4500, 5) array of theta = (a, b, e, alpha, beta) starts.
+    """
+    return make_start_grid(
+        alphas=np.arange(0.0, 2.01, 0.5), betas=np.arange(0.0, 2.01, 0.5),
+        es=np.arange(-1.0, 1.01, 0.5), as_=np.arange(0.0, 25.1, 5.0),
+        bs=np.arange(0.0, 25.1, 5.0),
+    )
+
+
+def make_start_grid(
+    alphas: Sequence[float] | FloatArray, betas: Sequence[float] | FloatArray,
+    es: Sequence[float] | FloatArray, as_: Sequence[float] | FloatArray,
+    bs: Sequence[float] | FloatArray,
+) -> FloatArray:
+    """Cartesian grid of starts in theta order (a, b, e, alpha, beta).
+
+    Returns:
+        (num_starts, 5) array.
+    """
+    rows = itertools.product(as_, bs, es, alphas, betas)
+    return np.array(list(rows), dtype=np.float64).reshape(-1, 5)
 
 
 def _single_row(
@@ -167,26 +152,3 @@ def fit_chinchilla(
         num_starts_at_optimum=count_at_optimum(f64, f_best),
         fit_seconds=time.perf_counter() - clock, num_points=n_arr.size,
     )
-
-def predict_loss(result: FitResult, x: npt.ArrayLike, d: npt.ArrayLike | None = None) -> FloatArray:
-    """Loss predicted by a fitted law.
-
-    Args:
-        result: A Chinchilla or Kaplan FitResult.
-        x: N for Chinchilla; the Kaplan scale variable otherwise.
-        d: D for Chinchilla (required there, ignored for Kaplan).
-
-    Returns:
-        Predicted losses.
-
-    Raises:
-        ValueError: if a Chinchilla prediction is asked without `d`.
-    """
-    p = result.params
-    if result.form == "kaplan":
-        return laws.kaplan_loss(np.asarray(x, dtype=np.float64), p["x_c"], p["alpha"],
-                                p.get("E", 0.0))
-    if d is None:
-        raise ValueError("`d` is required to predict from a Chinchilla fit; pass D per point.")
-    return laws.chinchilla_loss(np.asarray(x, dtype=np.float64), np.asarray(d, dtype=np.float64),
-                                p["E"], p["A"], p["B"], p["alpha"], p["beta"])

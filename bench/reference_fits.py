@@ -11,8 +11,9 @@ from one start at a time and keeping the best:
 - `fit_chinchilla_reference`: a stronger baseline, the same loop with the analytic
   gradient of `reference_objective`.
 
-Both are independent of the batched kernel in `analysis.chinchilla_kernel`, so they
-check `analysis.fit.fit_chinchilla` against code that shares nothing with it.
+Both are independent of the fitter in `analysis.laws`, so they check
+`analysis.laws.chinchilla.fit_chinchilla` against code that shares nothing with it.
+Benchmark and test code only: nothing in `analysis/` imports this module.
 """
 
 from __future__ import annotations
@@ -24,15 +25,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
-from analysis.chinchilla_kernel import DEFAULT_DELTA
-from analysis.fit_core import (
-    FitResult,
-    FloatArray,
-    chinchilla_params,
-    count_at_optimum,
-    default_start_grid,
-    validate_table,
-)
+from analysis.laws.chinchilla import default_start_grid
+from analysis.laws.inputs import validate_table
+from analysis.laws.kernel import DEFAULT_DELTA
+from analysis.laws.result import FitResult, FloatArray, chinchilla_params, count_at_optimum
 
 
 def huber_loss_objective(

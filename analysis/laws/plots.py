@@ -19,7 +19,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from analysis import bootstrap, compute_optimal, density, fit, laws
+from analysis.laws import forms
+from analysis.laws.bootstrap import BootstrapResult
+from analysis.laws.compute_optimal import IsoflopResult, group_by_compute
+from analysis.laws.density import DAYS_PER_YEAR, DensityTrendResult
+from analysis.laws.flops import FlopsRelation
+from analysis.laws.result import FitResult, predict_loss
 
 FloatArray = npt.NDArray[np.float64]
 #: Enough samples for a smooth 95 % band; all 1,000 only slow the plot down.
@@ -40,28 +45,28 @@ def _band(curves: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
     return lo, hi
 
 
-def _sample_params(boot: bootstrap.BootstrapResult) -> dict[str, FloatArray]:
+def _sample_params(boot: BootstrapResult) -> dict[str, FloatArray]:
     keep = slice(0, MAX_BAND_SAMPLES)
     return {k: v[keep, None] for k, v in boot.samples.items()}
 
 
 def _scatter(ax: Axes, x: FloatArray, loss: FloatArray, held: npt.NDArray[np.bool_]) -> None:
-    ax.scatter(x[~held], loss[~held], s=14, color="C0", label="fitted runs", zorder=3)
+    ax.scatter(x[~held], loss[~held], s=14, color="C0", label="runs", zorder=3)
     if held.any():
         ax.scatter(x[held], loss[held], s=30, facecolors="none", edgecolors="C3",
-                   label="held out", zorder=3)
+                   label="runs the hold-out check predicts", zorder=3)
 
 
 def _chinchilla_curve(params: Mapping[str, FloatArray | float], n: FloatArray,
                       d: FloatArray) -> FloatArray:
-    return laws.chinchilla_loss(n, d, params["E"], params["A"], params["B"],
+    return forms.chinchilla_loss(n, d, params["E"], params["A"], params["B"],
                                 params["alpha"], params["beta"])
 
 
 def plot_loss_vs(
-    table: pd.DataFrame, result: fit.FitResult, out_path: str | Path, *,
-    axis: Literal["N", "D", "C"] = "N", boot: bootstrap.BootstrapResult | None = None,
-    held_out: npt.NDArray[np.bool_] | None = None,
+    table: pd.DataFrame, result: FitResult, out_path: str | Path, *,
+    axis: Literal["N", "D", "C"] = "N", boot: BootstrapResult | None = None,
+    held_out: npt.NDArray[np.bool_] | None = None, relation: FlopsRelation | None = None,
 ) -> Path:
     """Loss against N, D or C (log axes) with fitted curves and bootstrap bands.
 
@@ -75,7 +80,9 @@ def plot_loss_vs(
         out_path: PNG to write.
         axis: Horizontal variable.
         boot: Bootstrap of the fit, for bands.
-        held_out: Mask of rows not used by the fit (drawn hollow).
+        held_out: Mask of the rows the hold-out check predicts (drawn hollow).
+        relation: C = k N D relation of the compute-optimal frontier (needed for
+            axis "C" of a Chinchilla fit).
 
     Returns:
         The written path.
@@ -91,7 +98,9 @@ def plot_loss_vs(
     if result.form == "kaplan":
         _kaplan_curves(ax, result, grid, boot)
     elif axis == "C":
-        _frontier_curves(ax, result, grid, boot)
+        if relation is None:
+            raise ValueError("axis 'C' of a Chinchilla fit needs `relation` (C = k N D).")
+        _frontier_curves(ax, result, grid, boot, relation.flops_per_param_token)
     else:
         _slice_curves(ax, table, result, grid, axis, boot)
     ax.set(xscale="log", yscale="log", xlabel=x_col, ylabel="loss (nats/token)",
@@ -101,33 +110,34 @@ def plot_loss_vs(
     return _save(fig, out_path)
 
 
-def _kaplan_curves(ax: Axes, result: fit.FitResult, grid: FloatArray,
-                   boot: bootstrap.BootstrapResult | None) -> None:
-    ax.plot(grid, fit.predict_loss(result, grid), color="k", label="fit")
+def _kaplan_curves(ax: Axes, result: FitResult, grid: FloatArray,
+                   boot: BootstrapResult | None) -> None:
+    ax.plot(grid, predict_loss(result, grid), color="k", label="fit")
     if boot is not None:
         s = _sample_params(boot)
-        curves = laws.kaplan_loss(grid[None, :], s["x_c"], s["alpha"],
+        curves = forms.kaplan_loss(grid[None, :], s["x_c"], s["alpha"],
                                   s.get("E", 0.0))
         ax.fill_between(grid, *_band(curves, boot.level), color="k", alpha=0.15,
                         label=f"{boot.level:.0%} bootstrap band")
 
 
-def _frontier_curves(ax: Axes, result: fit.FitResult, grid: FloatArray,
-                     boot: bootstrap.BootstrapResult | None) -> None:
+def _frontier_curves(ax: Axes, result: FitResult, grid: FloatArray,
+                     boot: BootstrapResult | None, k: float) -> None:
     p = result.params
-    n_opt, d_opt = laws.chinchilla_optimal_allocation(grid, p["A"], p["B"], p["alpha"],
-                                                      p["beta"])
+    n_opt, d_opt = forms.chinchilla_optimal_allocation(grid, p["A"], p["B"], p["alpha"],
+                                                       p["beta"], flops_per_param_token=k)
     ax.plot(grid, _chinchilla_curve(p, n_opt, d_opt), color="k", label="compute-optimal L(C)")
     if boot is not None:
         s = _sample_params(boot)
-        n_s, d_s = laws.chinchilla_optimal_allocation(grid[None, :], s["A"], s["B"],
-                                                      s["alpha"], s["beta"])
+        n_s, d_s = forms.chinchilla_optimal_allocation(grid[None, :], s["A"], s["B"],
+                                                       s["alpha"], s["beta"],
+                                                       flops_per_param_token=k)
         ax.fill_between(grid, *_band(_chinchilla_curve(s, n_s, d_s), boot.level),
                         color="k", alpha=0.15, label=f"{boot.level:.0%} bootstrap band")
 
 
-def _slice_curves(ax: Axes, table: pd.DataFrame, result: fit.FitResult, grid: FloatArray,
-                  axis: str, boot: bootstrap.BootstrapResult | None) -> None:
+def _slice_curves(ax: Axes, table: pd.DataFrame, result: FitResult, grid: FloatArray,
+                  axis: str, boot: BootstrapResult | None) -> None:
     other = "D" if axis == "N" else "N"
     values = np.unique(table[other].to_numpy(dtype=np.float64))
     picks = values[np.unique(np.linspace(0, values.size - 1, NUM_CURVES).round().astype(int))]
@@ -140,13 +150,13 @@ def _slice_curves(ax: Axes, table: pd.DataFrame, result: fit.FitResult, grid: Fl
             ax.fill_between(grid, *_band(curves, boot.level), color=f"C{i + 1}", alpha=0.15)
 
 
-def plot_isoflop(table: pd.DataFrame, iso: compute_optimal.IsoflopResult,
+def plot_isoflop(table: pd.DataFrame, iso: IsoflopResult,
                  out_path: str | Path, *, rtol: float = 0.1) -> Path:
     """IsoFLOP profiles (loss vs N per budget, with parabolas) and N_opt vs C.
 
     Args:
         table: Columns N, loss, C.
-        iso: Result of `compute_optimal.fit_isoflop` on the same table.
+        iso: Result of `analysis.laws.compute_optimal.fit_isoflop` on the same table.
         out_path: PNG to write.
         rtol: Budget grouping tolerance used for `iso`.
 
@@ -155,7 +165,7 @@ def plot_isoflop(table: pd.DataFrame, iso: compute_optimal.IsoflopResult,
     """
     fig = Figure(figsize=(11, 4.5))
     ax_prof, ax_opt = fig.subplots(1, 2)
-    labels = compute_optimal.group_by_compute(table["C"], rtol)
+    labels = group_by_compute(table["C"], rtol)
     for i, (_, grp) in enumerate(table.groupby(labels)):
         ax_prof.scatter(grp["N"], grp["loss"], s=12, color=f"C{i % 10}")
     for i, row in enumerate(iso.minima.to_dict("records")):
@@ -175,7 +185,7 @@ def plot_isoflop(table: pd.DataFrame, iso: compute_optimal.IsoflopResult,
     return _save(fig, out_path)
 
 
-def plot_density_trend(trend: density.DensityTrendResult, out_path: str | Path) -> Path:
+def plot_density_trend(trend: DensityTrendResult, out_path: str | Path) -> Path:
     """ln density over release date, frontier highlighted, fitted line drawn.
 
     Returns:
@@ -189,7 +199,7 @@ def plot_density_trend(trend: density.DensityTrendResult, out_path: str | Path) 
     ax.scatter(dates[~front], tab["ln_density"][~front], s=14, color="0.6", label="models")
     ax.scatter(dates[front], tab["ln_density"][front], s=24, color="C3", label="frontier")
     t = np.linspace(tab["t_years"].min(), tab["t_years"].max(), 50)
-    line_dates = pd.Timestamp("1970-01-01") + pd.to_timedelta(t * density.DAYS_PER_YEAR, "D")
+    line_dates = pd.Timestamp("1970-01-01") + pd.to_timedelta(t * DAYS_PER_YEAR, "D")
     ax.plot(line_dates, trend.slope * t + trend.intercept, color="k",
             label=f"doubling every {trend.doubling_months:.1f} months")
     ax.set(xlabel="release date", ylabel="ln density", title="Density over time")

@@ -1,0 +1,100 @@
+"""The MLflow loader (analysis.load) on a real temporary sqlite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+from analysis.errors import AnalysisInputError
+from analysis.load import (
+    NoRunsError,
+    StoreNotFoundError,
+    StoreUnreadableError,
+    load_history,
+    load_runs,
+    sqlite_path,
+)
+from configs import metrics as M
+
+
+def _log(client: MlflowClient, experiment_id: str, trial_id: str, status: str,
+         tags: dict[str, str] | None = None) -> str:
+    run = client.create_run(experiment_id)
+    all_tags = {M.TAG_KIND: "trial", M.TAG_SWEEP: "s", M.TAG_TRIAL_ID: trial_id, **(tags or {})}
+    client.log_batch(run.info.run_id, metrics=[Metric(M.VAL_LOSS, 3.0, 0, 5), Metric(M.VAL_LOSS, 2.5, 0, 9),
+                                               Metric(M.NUM_PARAMS, 1e6, 0, 0)],
+                     params=[Param("init.rate", "0.5")], tags=[RunTag(k, v) for k, v in all_tags.items()])
+    if status != "RUNNING":
+        client.set_terminated(run.info.run_id, status)
+    return str(run.info.run_id)
+
+
+@pytest.mark.parametrize(("uri", "expected"), [
+    ("sqlite:///runs/mlflow.db", Path("runs/mlflow.db")),
+    ("sqlite:////abs/dir/mlflow.db", Path("/abs/dir/mlflow.db")),
+    ("sqlite:///a%20b/mlflow.db?timeout=5", Path("a b/mlflow.db")),
+    ("sqlite://", None),
+    ("sqlite:///:memory:", None),
+    ("http://127.0.0.1:5000", None),
+    ("file:///tmp/mlruns", None),
+])
+def test_sqlite_path(uri: str, expected: Path | None) -> None:
+    assert sqlite_path(uri) == expected
+
+
+def test_state_column_and_the_finished_rule(mlflow_uri: str, mlflow_experiment: str) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    _log(client, experiment_id, "a", "FINISHED")
+    _log(client, experiment_id, "b", "FAILED", {M.TAG_OUTCOME: "diverged"})
+    _log(client, experiment_id, "c", "FAILED")
+    _log(client, experiment_id, "d", "KILLED")
+    _log(client, experiment_id, "e", "RUNNING")
+    client.create_run(experiment_id, tags={M.TAG_KIND: "analysis"})  # never a trial row
+    finished = load_runs(mlflow_uri, mlflow_experiment)
+    assert finished["trial_id"].tolist() == ["a"] and finished["state"].tolist() == ["finished"]
+    assert finished[M.VAL_LOSS].iloc[0] == 2.5  # the last logged value
+    assert finished["init.rate"].iloc[0] == 0.5 and finished["N"].iloc[0] == 1e6
+    every = load_runs(mlflow_uri, mlflow_experiment, include_unfinished=True)
+    assert dict(zip(every["trial_id"], every["state"])) == {
+        "a": "finished", "b": "diverged", "c": "failed", "d": "killed", "e": "running"}
+    history = load_history(mlflow_uri, list(finished["run_id"]), [M.VAL_LOSS])
+    assert history["step"].tolist() == [5, 9]
+
+
+def test_no_finished_runs_says_what_there_is(mlflow_uri: str, mlflow_experiment: str) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    _log(client, experiment_id, "b", "FAILED", {M.TAG_OUTCOME: "diverged"})
+    with pytest.raises(NoRunsError, match=r"has no finished trial runs yet \(1 diverged\)"):
+        load_runs(mlflow_uri, mlflow_experiment)
+
+
+def test_unknown_experiment_lists_the_known_ones(mlflow_uri: str, mlflow_experiment: str) -> None:
+    with pytest.raises(NoRunsError, match=rf"experiment 'nope' not found .*{mlflow_experiment}"):
+        load_runs(mlflow_uri, "nope")
+
+
+def test_a_missing_store_is_refused_and_not_created(tmp_path: Path) -> None:
+    db = tmp_path / "mlflow.db"
+    with pytest.raises(StoreNotFoundError, match=rf"no MLflow store at {db}.*run a sweep first"):
+        load_runs(f"sqlite:///{db}", "x")
+    with pytest.raises(StoreNotFoundError):
+        load_history(f"sqlite:///{db}", ["r"], [M.VAL_LOSS])
+    assert not db.exists()
+
+
+def test_an_unreadable_store_is_one_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "mlflow.db"
+    db.write_text("not a database")
+    with pytest.raises(StoreUnreadableError, match="cannot read the MLflow store at .*file is not a database"):
+        load_runs(f"sqlite:///{db}", "x")
+
+
+def test_every_loader_error_is_an_analysis_input_error() -> None:
+    for err in (NoRunsError, StoreNotFoundError, StoreUnreadableError):
+        assert issubclass(err, AnalysisInputError) and issubclass(err, ValueError)
+    assert issubclass(NoRunsError, LookupError)
