@@ -73,11 +73,12 @@ def print_results(console: Console, tracking_uri: str, experiment: str, grid_key
     runs), seed, N, the run's state (finished / running / failed / diverged / killed) and
     the final metrics.
     """
-    from analysis.load import NoRunsError, load_runs
+    from analysis.errors import AnalysisInputError
+    from analysis.load import load_runs
 
     try:
         runs = load_runs(tracking_uri, experiment, include_unfinished=True)
-    except (NoRunsError, ValueError) as err:
+    except AnalysisInputError as err:
         console.print(f"[yellow]{err}[/yellow]")
         return False
     runs = runs.assign(state=_state_column(runs))
