@@ -58,8 +58,8 @@ def test_batches_follow_weights_never_repeat_within_an_epoch_and_resume_exactly(
     batches = [next_batch(task, step, batch_size, seed=0) for step in range(steps)]
     assert all(b.inputs.shape == (batch_size, 16) == b.targets.shape for b in batches)
     assert all((b.inputs[:, 1:] == b.targets[:, :-1]).all() for b in batches)  # next-token targets
-    counts = sum(sampler.domain_counts(step, batch_size, 0) for step in range(steps))
-    np.testing.assert_allclose(counts / counts.sum(), [2 / 3, 1 / 3], atol=1 / (steps * batch_size) + 1e-9)
+    counts = np.sum([sampler.domain_counts(step, batch_size, 0) for step in range(steps)], axis=0)
+    np.testing.assert_allclose(counts / counts.sum(), np.array([2 / 3, 1 / 3]), atol=1 / (steps * batch_size) + 1e-9)
     rows = [tuple(row) for b in batches for row in b.inputs]
     assert len(set(rows)) == len(rows)  # 160 windows, fewer than either domain's epoch: no repeats
     again = next_batch(task, 13, batch_size, seed=0)  # a resumed run asks for step 13 first
