@@ -151,3 +151,49 @@ def floor_key(domain: str) -> str:
     The synthetic Markov task logs each source's entropy rate; real text has no known floor.
     """
     return f"{FLOOR_PREFIX}{domain}"
+
+
+# --- probes of the distortion vector (issue 10; configs/eval.py, trainers/probes/) ---------
+PHI_WEIGHT = "stability/phi_weight"  # φ under Gaussian weight noise (DESIGN.md "Stability φ")
+PHI_INPUT = "stability/phi_input"  # φ with a share p of input tokens replaced at random
+RATEDIST_PREFIX = "ratedist/"
+CALIBRATION_T_OPT_PREFIX = "calibration/t_opt/"
+CALIBRATION_LOSS_AT_T_PREFIX = "calibration/loss_at_t/"
+CALIBRATION_ECE_PREFIX = "calibration/ece/"
+
+
+def ratedist_key(bits: int, domain: str) -> str:
+    """Metric key of a domain's held-out loss with weights quantized to `bits` bits per row."""
+    return f"{RATEDIST_PREFIX}{bits}/{domain}"
+
+
+def calibration_t_opt_key(domain: str) -> str:
+    """Metric key of the temperature T* minimizing a domain's held-out cross-entropy."""
+    return f"{CALIBRATION_T_OPT_PREFIX}{domain}"
+
+
+def calibration_loss_at_t_key(domain: str) -> str:
+    """Metric key of a domain's held-out cross-entropy at T* (nats/token)."""
+    return f"{CALIBRATION_LOSS_AT_T_PREFIX}{domain}"
+
+
+def calibration_ece_key(domain: str) -> str:
+    """Metric key of a domain's top-1 expected calibration error (at T = 1)."""
+    return f"{CALIBRATION_ECE_PREFIX}{domain}"
+
+
+def domains_of(keys: list[str], prefix: str) -> list[str]:
+    """Domain names of the keys `<prefix><domain>` among `keys`, in first-seen order.
+
+    The inverse of `distortion_key`, `floor_key`, `calibration_*_key`; for `ratedist/` the
+    "domain" part is `<bits>/<domain>` (split it with `parse_ratedist_key`).
+    """
+    return list(dict.fromkeys(k[len(prefix):] for k in keys if k.startswith(prefix) and len(k) > len(prefix)))
+
+
+def parse_ratedist_key(key: str) -> tuple[int, str] | None:
+    """(bits, domain) of a `ratedist/<bits>/<domain>` key, else None."""
+    if not key.startswith(RATEDIST_PREFIX):
+        return None
+    bits, _, domain = key[len(RATEDIST_PREFIX):].partition("/")
+    return (int(bits), domain) if bits.isdigit() and domain else None

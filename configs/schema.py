@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from configs import metrics
 from configs.base import FrozenModel
 from configs.data import DataConfig
+from configs.eval import EvalConfig
 
 
 class ModelConfig(FrozenModel):
@@ -184,6 +185,7 @@ class TrialConfig(FrozenModel):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @model_validator(mode="after")
     def _warmup_within_run(self) -> TrialConfig:
