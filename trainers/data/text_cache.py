@@ -17,8 +17,9 @@ a temporary folder renamed into place at the end, under a `filelock.FileLock`: a
 process waits for the first, then finds the finished entry (a cache hit), so concurrent
 trials never race or build twice.
 
-The driver should call `prepare_text_data` once per distinct data config before trials
-start; a trial that finds no entry builds it itself under the same lock.
+The driver should call `prepare_sweep_text_data([t.data for t in trials])` (or
+`prepare_text_data` per data config) before trials start; a trial that finds no entry builds
+it itself under the same lock.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,41 @@ def prepare_text_data(data: DataConfig) -> TextCacheInfo:
     manifest = json.loads((entry / MANIFEST).read_text())
     check_fits(data, manifest)
     return TextCacheInfo(key, entry, built, manifest)
+
+
+def prepare_sweep_text_data(datas: Iterable[DataConfig]) -> list[TextCacheInfo]:
+    """`prepare_text_data` for a sweep: once per distinct cache entry, fit-checked for every trial.
+
+    Trials that differ only in what the key leaves out (weights, seq_len, num_train_tokens)
+    share one entry, so a sweep fingerprints and builds each corpus once. Non-text configs
+    are skipped.
+
+    Args:
+        datas: the trials' data sections (e.g. ``[t.data for t in sweep.trials()]``).
+
+    Returns:
+        One `TextCacheInfo` per distinct entry, in first-seen order.
+
+    Raises:
+        ConfigError: as `prepare_text_data`, for the first trial whose data does not fit.
+    """
+    infos: dict[str, TextCacheInfo] = {}
+    for data in datas:
+        if data.task != "text":
+            continue
+        same_entry = json.dumps(data.model_dump(mode="json", include=_KEY_FIELDS), sort_keys=True)
+        if same_entry in infos:
+            check_fits(data, infos[same_entry].manifest)
+        else:
+            infos[same_entry] = prepare_text_data(data)
+    return list(infos.values())
+
+
+# DataConfig fields the cache key depends on (plus the cache folder it lives in); not weights.
+_KEY_FIELDS: dict[str, Any] = {
+    "domains": {"__all__": {"name", "source", "text_field", "split", "max_bytes"}},
+    "tokenizer": True, "num_test_tokens": True, "split_seed": True, "cache_dir": True,
+}
 
 
 def _split_domain(

@@ -125,3 +125,26 @@ def test_seq_len_longer_than_the_held_out_split_is_a_config_error(corpus) -> Non
 def test_a_training_pool_shorter_than_a_sequence_is_a_config_error(corpus) -> None:
     with pytest.raises(ConfigError, match=r"domain 'web'.*no training sequence of seq_len \+ 1 = 17 tokens"):
         prepare_text_data(corpus.config(num_train_tokens=40))
+
+
+
+def test_a_sweep_prepares_each_corpus_once_and_checks_every_trial(corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    from configs import DataConfig
+    from trainers.data import text_cache
+
+    calls: list[DataConfig] = []
+    prepare = text_cache.prepare_text_data
+
+    def counted(data: DataConfig) -> text_cache.TextCacheInfo:
+        calls.append(data)
+        return prepare(data)
+
+    monkeypatch.setattr(text_cache, "prepare_text_data", counted)
+    base = corpus.config()
+    reweighted = base.model_copy(update={"domains": (base.domains[0], base.domains[1].model_copy(update={"weight": 2.0}))})
+    datas = [base, base.model_copy(update={"seq_len": 32}), reweighted, DataConfig(task="markov"),
+             base.model_copy(update={"num_test_tokens": 1000})]
+    infos = text_cache.prepare_sweep_text_data(datas)
+    assert len(infos) == len(calls) == 2 and infos[0].key != infos[1].key
+    with pytest.raises(ConfigError, match=r"data\.seq_len \(3000\) is larger than the held-out split"):
+        text_cache.prepare_sweep_text_data([base, base.model_copy(update={"seq_len": 3000})])
