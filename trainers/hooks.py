@@ -248,11 +248,17 @@ def reporter(report: Report) -> Callable[[StepInfo], None]:
 
 
 def default_hooks(trial: TrialConfig, report: Report, extra: Sequence[Hook] = ()) -> list[Hook]:
-    """The standard hook list of a trial, with `extra` hooks after evaluation (see module doc)."""
+    """The standard hook list of a trial, with `extra` hooks after evaluation (see module doc).
+
+    The probes of `trial.eval` (`trainers.probes`) follow evaluation, before `extra`.
+    """
+    from trainers.probes import probe_hooks  # here: trainers.probes builds on this module's Hook
+
     train = trial.train
     return [
         Hook(1, check_training, name="divergence"),
         Hook(train.eval_every, evaluate_model, name="evaluate"),
+        *probe_hooks(trial),
         *extra,
         Hook(train.eval_every, check_held_out, name="held-out divergence"),
         Hook(1, log_metrics, name="log"),

@@ -1,0 +1,67 @@
+"""The probes as hooks: built from `trial.eval`, placed after evaluation, logged on cadence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from configs import TrialConfig
+from configs import metrics as M
+from trainers import InMemoryTracker, run_trial
+from trainers.hooks import default_hooks
+from trainers.probes import probe_hooks
+
+
+def tiny_trial(**eval_section: Any) -> TrialConfig:
+    return TrialConfig.model_validate({
+        "model": {"n_layer": 1, "n_head": 1, "d_model": 16, "d_ff": 32},
+        "data": {"task": "anchor", "seq_len": 9, "num_train": 256, "num_test": 64},
+        "optim": {"lr": 1e-2, "warmup_steps": 2},
+        "train": {"num_steps": 10, "batch_size": 16, "eval_every": 4, "checkpoint_every": 8},
+        "eval": eval_section,
+    })
+
+
+def test_default_probes_follow_evaluation_and_can_be_turned_off() -> None:
+    hooks = default_hooks(tiny_trial(), lambda metrics, checkpoint: None)
+    names = [(h.name, h.every, h.at_last_step) for h in hooks]
+    assert names[1:6] == [("evaluate", 4, True), ("phi_weight", 4, True), ("phi_input", 4, True),
+                          ("calibration", 1, True), ("rate-distortion", 10, True)]
+    off = tiny_trial(phi_weight_every=0, phi_input_every=0, calibration_at_last_step=False, ratedist_bits=[])
+    assert probe_hooks(off) == []
+    assert [h.every for h in probe_hooks(tiny_trial(phi_weight_every=3, phi_input_every=0,
+                                                    calibration_at_last_step=False, ratedist_bits=[]))] == [3]
+
+
+def test_a_trial_logs_every_probe_on_its_cadence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("trainers.artifacts.write_run_figures", lambda model, directory: [])
+    tracker = InMemoryTracker()
+    trial = tiny_trial(calibration_steps=[4], ratedist_bits=[8, 2], probe_examples=32)
+    result = run_trial(trial, tracking=tracker, checkpoint_root=tmp_path / "ckpt")
+    history = tracker.history
+    assert set(history[M.PHI_WEIGHT]) == {4, 8, 10} == set(history[M.PHI_INPUT]) == set(history[M.VAL_LOSS])
+    assert set(history[M.calibration_t_opt_key("ood")]) == {4, 10}
+    assert set(history[M.ratedist_key(2, "id")]) == {10}
+    assert {M.ratedist_key(8, "ood"), M.calibration_ece_key("id"), M.calibration_loss_at_t_key("id")} <= set(history)
+    assert M.PHI_WEIGHT in result.final  # reported with the final evaluation
+
+
+def test_a_resumed_trial_logs_the_probe_values_of_an_uninterrupted_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("trainers.artifacts.write_run_figures", lambda model, directory: [])
+    trial = tiny_trial(calibration_at_last_step=False, ratedist_bits=[], probe_examples=16)
+    checkpoints: dict[int, Path] = {}
+
+    def keep(metrics: dict[str, float], checkpoint: Path | None) -> None:
+        if checkpoint is not None:
+            checkpoints[int(metrics["step"])] = checkpoint
+
+    whole = InMemoryTracker()
+    run_trial(trial, keep, tracking=whole, checkpoint_root=tmp_path / "a")
+    resumed = InMemoryTracker()
+    run_trial(trial, tracking=resumed, resume_from=checkpoints[8], checkpoint_root=tmp_path / "b")
+    for key in (M.PHI_WEIGHT, M.PHI_INPUT):
+        assert set(resumed.history[key]) == {10}
+        assert resumed.history[key][10] == pytest.approx(whole.history[key][10], rel=1e-5)

@@ -1,0 +1,114 @@
+"""Stability φ (trainers/probes/stability.py): a closed form, exact restore, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from configs import TrialConfig
+from trainers.data.tasks import build_task
+from trainers.model import build_model
+from trainers.probes.stability import (
+    add_weight_noise,
+    phi_input,
+    phi_weight,
+    replace_tokens,
+    restored_weights,
+    weight_noise_phi,
+)
+from trainers.probes.subsets import ProbeSubsets
+
+
+def test_phi_of_a_linear_least_squares_model_matches_its_closed_form() -> None:
+    """Linear model ŷ = W x, W ∈ R^{m×d}, L(W) = (1/2n) Σ_i ‖W x_i − y_i‖².
+
+    With W̃ = W + σZ, Z_jk iid N(0, 1) and σ = ε·rms(W) (rms(W)² = ‖W‖²_F/(m d)):
+    L(W̃) = L(W) + (σ/n) Σ_i (W x_i − y_i)ᵀ Z x_i + (σ²/2n) Σ_i ‖Z x_i‖².
+    The cross term has mean 0 and E‖Z x‖² = m ‖x‖², so, exactly (L is quadratic in W):
+
+        E[ΔL] = (ε² ‖W‖²_F / (m d)) · (m/2) · mean_i ‖x_i‖² = ε² ‖W‖²_F mean_i ‖x_i‖² / (2d),
+
+    and E[φ] = −E[ΔL]/L(W). Averaged over k draws, φ has the standard error of the draws'
+    mean; the test asks for agreement within 4 of those. Targets sit close to W x (small
+    residuals), so the cross term, whose variance grows with the residuals, does not drown
+    the σ² term in noise.
+    """
+    gen = torch.Generator().manual_seed(0)
+    n, d, m = 64, 5, 3
+    x = torch.randn(n, d, generator=gen)
+    model = torch.nn.Linear(d, m, bias=False).requires_grad_(False)
+    model.weight.copy_(torch.randn(m, d, generator=gen))
+    y = model(x) + 0.05 * torch.randn(n, m, generator=gen)
+
+    def loss() -> float:
+        return float(0.5 * ((model(x) - y) ** 2).sum(1).mean())
+
+    epsilon, num_draws = 0.3, 400
+    clean = loss()
+    expected_rise = epsilon**2 * float(model.weight.pow(2).sum()) * float(x.pow(2).sum(1).mean()) / (2 * d)
+    draws = [-weight_noise_phi(model, loss, epsilon, [seed]) * clean for seed in range(num_draws)]
+    stderr = np.std(draws) / np.sqrt(num_draws)
+    phi = weight_noise_phi(model, loss, epsilon, list(range(num_draws)))
+    assert phi == pytest.approx(-np.mean(draws) / clean, rel=1e-9)  # k draws are averaged
+    assert abs(np.mean(draws) - expected_rise) < 4 * stderr
+    assert stderr < 0.05 * expected_rise  # the check is tight, not vacuous
+
+
+def test_weight_noise_has_std_epsilon_times_rms_per_matrix() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(200, 300), torch.nn.Linear(300, 10))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with restored_weights(model) as matrices:
+        add_weight_noise(matrices, 0.2, seed=3)
+        for name, w in matrices.items():
+            rms = before[name].pow(2).mean().sqrt()
+            assert float((w.detach() - before[name]).std() / rms) == pytest.approx(0.2, rel=0.05)
+        assert torch.equal(model[0].bias, before["0.bias"])  # biases are not weight matrices
+
+
+def _tiny_anchor() -> tuple[TrialConfig, torch.nn.Module, object]:
+    trial = TrialConfig.model_validate({
+        "model": {"n_layer": 1, "n_head": 1, "d_model": 16, "d_ff": 32},
+        "data": {"task": "anchor", "seq_len": 9, "num_train": 256, "num_test": 64},
+        "optim": {"warmup_steps": 1}, "train": {"num_steps": 4, "batch_size": 8},
+    })
+    task = build_task(trial.data, trial.train, trial.seed)
+    return trial, build_model(trial.model, trial.init, task.vocab_size, task.seq_len, seed=0), task
+
+
+def test_probes_restore_every_parameter_bit_exactly_and_are_deterministic() -> None:
+    _, model, task = _tiny_anchor()
+    model.train()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    sets = ProbeSubsets(32, seed=1).of(task)  # type: ignore[arg-type]
+    first = phi_weight(model, task, sets, "cpu", 0.3, [5, 6])  # type: ignore[arg-type]
+    second = phi_weight(model, task, sets, "cpu", 0.3, [5, 6])  # type: ignore[arg-type]
+    phi_input(model, task, sets, "cpu", 0.5, [7])  # type: ignore[arg-type]
+    for name, p in model.named_parameters():
+        assert torch.equal(p, before[name]), name
+    assert first == second and first < 0
+    assert model.training  # the probe's eval mode is undone
+
+
+def test_weights_are_restored_when_the_loss_raises() -> None:
+    model = torch.nn.Linear(4, 4)
+    before = model.weight.detach().clone()
+
+    def broken() -> float:
+        if not torch.equal(model.weight, before):
+            raise RuntimeError("evaluation failed")
+        return 1.0
+
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        weight_noise_phi(model, broken, 0.5, [0])
+    assert torch.equal(model.weight, before)
+
+
+def test_replace_tokens_hits_the_requested_share_and_keeps_targets() -> None:
+    _, _, task = _tiny_anchor()
+    data = task.domains["id"]  # type: ignore[attr-defined]
+    noisy = replace_tokens(data, 0.25, 100, seed=0)
+    changed = float((noisy.inputs != data.inputs).mean())
+    assert 0.15 < changed < 0.25  # 25 % drawn, a few redrawn to the same token
+    assert noisy.targets is data.targets and noisy.inputs.dtype == data.inputs.dtype
+    assert np.array_equal(noisy.inputs, replace_tokens(data, 0.25, 100, seed=0).inputs)

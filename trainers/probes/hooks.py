@@ -1,0 +1,103 @@
+"""The probe hooks of a trial, built from its `eval` section (`configs/eval.py`).
+
+`trainers.hooks.default_hooks` places them right after evaluation, so what they write into
+`info.metrics` is logged at the evaluation's step and reported with it. Each probe's noise
+is seeded by (trial seed, `eval.probe_seed`, step, draw): a resumed trial logs the values an
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from configs import TrialConfig
+from configs import metrics as M
+from configs.eval import EvalConfig
+from trainers.hooks import Hook, StepInfo
+from trainers.probes.calibration import calibration
+from trainers.probes.quantize import rate_distortion
+from trainers.probes.stability import phi_input, phi_weight
+from trainers.probes.subsets import ProbeSubsets, eval_mode, seed_of
+
+ProbeFn = Callable[[StepInfo], None]
+# Distinct seed streams per probe kind, so φ_weight and φ_input never share noise.
+WEIGHT_STREAM, INPUT_STREAM, CALIBRATION_STREAM = 1, 2, 3
+
+
+def _draw_seeds(info: StepInfo, cfg: EvalConfig, stream: int, num_draws: int) -> list[int]:
+    return [seed_of(info.run.trial.seed, cfg.probe_seed, stream, info.step, k) for k in range(num_draws)]
+
+
+def weight_probe(cfg: EvalConfig, subsets: ProbeSubsets) -> ProbeFn:
+    """Hook body logging `stability/phi_weight`."""
+
+    def probe(info: StepInfo) -> None:
+        run = info.run
+        seeds = _draw_seeds(info, cfg, WEIGHT_STREAM, cfg.phi_weight_draws)
+        info.metrics[M.PHI_WEIGHT] = phi_weight(
+            run.model, run.task, subsets.of(run.task), run.device, cfg.phi_weight_epsilon, seeds)
+
+    return probe
+
+
+def input_probe(cfg: EvalConfig, subsets: ProbeSubsets) -> ProbeFn:
+    """Hook body logging `stability/phi_input`."""
+
+    def probe(info: StepInfo) -> None:
+        run = info.run
+        seeds = _draw_seeds(info, cfg, INPUT_STREAM, cfg.phi_input_draws)
+        info.metrics[M.PHI_INPUT] = phi_input(
+            run.model, run.task, subsets.of(run.task), run.device, cfg.phi_input_fraction, seeds)
+
+    return probe
+
+
+def calibration_probe(cfg: EvalConfig) -> ProbeFn:
+    """Hook body logging T*, the loss at T* and the ECE of every domain, on chosen steps."""
+    steps = set(cfg.calibration_steps)
+
+    def probe(info: StepInfo) -> None:
+        if info.step not in steps and not (info.is_last and cfg.calibration_at_last_step):
+            return
+        run, task = info.run, info.run.task
+        with eval_mode(run.model):
+            for i, (domain, data) in enumerate(task.domains.items()):
+                seed = seed_of(run.trial.seed, cfg.probe_seed, CALIBRATION_STREAM, i)
+                t_opt, loss, ece = calibration(run.model, data, task.loss_on, run.device, task.vocab_size,
+                                               cfg.calibration_examples, cfg.calibration_bins, seed)
+                info.metrics[M.calibration_t_opt_key(domain)] = t_opt
+                info.metrics[M.calibration_loss_at_t_key(domain)] = loss
+                info.metrics[M.calibration_ece_key(domain)] = ece
+
+    return probe
+
+
+def ratedist_probe(cfg: EvalConfig) -> ProbeFn:
+    """Hook body logging `ratedist/<bits>/<domain>` (meant for the last step)."""
+
+    def probe(info: StepInfo) -> None:
+        run = info.run
+        for bits, losses in rate_distortion(run.model, run.task, run.device, cfg.ratedist_bits).items():
+            info.metrics.update({M.ratedist_key(bits, domain): loss for domain, loss in losses.items()})
+
+    return probe
+
+
+def probe_hooks(trial: TrialConfig) -> list[Hook]:
+    """The enabled probes of `trial.eval` as hooks, each at its cadence (see configs/eval.py)."""
+    cfg, train = trial.eval, trial.train
+    subsets = ProbeSubsets(cfg.probe_examples, seed_of(trial.seed, cfg.probe_seed))
+    hooks = []
+    weight_every = cfg.cadence(cfg.phi_weight_every, train.eval_every)
+    if weight_every:
+        hooks.append(Hook(weight_every, weight_probe(cfg, subsets), name="phi_weight"))
+    input_every = cfg.cadence(cfg.phi_input_every, train.eval_every)
+    if input_every:
+        hooks.append(Hook(input_every, input_probe(cfg, subsets), name="phi_input"))
+    if cfg.calibration_steps or cfg.calibration_at_last_step:
+        at_last = cfg.calibration_at_last_step or train.num_steps in cfg.calibration_steps
+        hooks.append(Hook(1, calibration_probe(cfg), at_last_step=at_last, name="calibration"))
+    if cfg.ratedist_bits:
+        # every = num_steps: due at the last step only
+        hooks.append(Hook(train.num_steps, ratedist_probe(cfg), name="rate-distortion"))
+    return hooks

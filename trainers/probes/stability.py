@@ -1,0 +1,97 @@
+"""Stability φ under weight noise and under input noise (DESIGN.md, "Stability φ").
+
+φ = −(L̃ − L)/L, where L is the mean held-out loss on the probe subset and L̃ its mean over
+k perturbed copies: near 0 the loss barely moves (stable), very negative it jumps.
+
+Weight noise: every weight matrix W (`trainers.model.weight_matrices`: embeddings, Q, K, V,
+O, both MLP matrices and the head; LayerNorm gains and biases are left alone) gets
+W + ε·rms(W)·Z, Z ~ N(0, I), rms(W) = ‖W‖_F/√numel(W), so the noise is relative to each
+matrix's own scale and γ-initialization (which sets that scale) does not decide φ by
+itself. The weights are copied before and copied back after, so the trained model is
+restored bit for bit, also when an evaluation raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from trainers.data.tasks import EvalSet, TaskData
+from trainers.model import GPT, weight_matrices
+from trainers.probes.subsets import eval_mode, mean_loss
+
+
+@contextmanager
+def restored_weights(model: torch.nn.Module) -> Iterator[dict[str, torch.Tensor]]:
+    """Yield the weight matrices to edit in place; every one is restored exactly on exit."""
+    matrices = weight_matrices(model)  # type: ignore[arg-type]  # any module: its 2-D parameters
+    saved = {name: w.detach().clone() for name, w in matrices.items()}
+    try:
+        yield matrices
+    finally:
+        with torch.no_grad():
+            for name, w in matrices.items():
+                w.copy_(saved[name])
+
+
+@torch.no_grad()
+def add_weight_noise(matrices: dict[str, torch.Tensor], epsilon: float, seed: int) -> None:
+    """W += ε·rms(W)·Z for every matrix, Z standard normal from a generator seeded by `seed`."""
+    for w in matrices.values():
+        generator = torch.Generator(device=w.device).manual_seed(seed)
+        seed += 1  # one stream per matrix, so adding a matrix does not shift the others' noise
+        rms = w.float().pow(2).mean().sqrt()
+        noise = torch.randn(w.shape, generator=generator, device=w.device, dtype=torch.float32)
+        w.add_((epsilon * rms * noise).to(w.dtype))
+
+
+def relative_increase(clean: float, perturbed: list[float]) -> float:
+    """φ = −(mean(perturbed) − clean)/clean; a zero clean loss counts as 1e-12."""
+    return -(float(np.mean(perturbed)) - clean) / max(clean, 1e-12)
+
+
+def weight_noise_phi(model: torch.nn.Module, loss: Callable[[], float], epsilon: float, seeds: list[int]) -> float:
+    """φ of any model whose every 2-D parameter is a weight matrix, for a loss closure.
+
+    `loss()` evaluates the current weights; it is called once clean and once per seed with
+    the noise of that seed added (and removed again before the next draw).
+    """
+    clean = loss()
+    noisy = []
+    for seed in seeds:
+        with restored_weights(model) as matrices:
+            add_weight_noise(matrices, epsilon, seed)
+            noisy.append(loss())
+    return relative_increase(clean, noisy)
+
+
+def phi_weight(model: GPT, task: TaskData, sets: dict[str, EvalSet], device: str,
+               epsilon: float, seeds: list[int]) -> float:
+    """Weight-perturbation stability on the probe subset: one noise draw per seed (module doc)."""
+    with eval_mode(model):
+        return weight_noise_phi(model, lambda: mean_loss(model, task, sets, device), epsilon, seeds)
+
+
+def replace_tokens(data: EvalSet, fraction: float, vocab_size: int, seed: int) -> EvalSet:
+    """A copy of `data` with each input token, with probability `fraction`, drawn uniformly
+    from the vocabulary (targets unchanged: the model must still answer the clean question)."""
+    rng = np.random.default_rng(seed)
+    hit = rng.random(data.inputs.shape) < fraction
+    inputs = np.where(hit, rng.integers(0, vocab_size, data.inputs.shape), data.inputs)
+    return EvalSet(inputs.astype(data.inputs.dtype), data.targets)
+
+
+def phi_input(model: GPT, task: TaskData, sets: dict[str, EvalSet], device: str,
+              fraction: float, seeds: list[int]) -> float:
+    """Input-perturbation stability: one random-token draw per seed, averaged."""
+    with eval_mode(model):
+        clean = mean_loss(model, task, sets, device)
+        noisy = []
+        for seed in seeds:
+            perturbed = {name: replace_tokens(data, fraction, task.vocab_size, seed + i)
+                         for i, (name, data) in enumerate(sets.items())}
+            noisy.append(mean_loss(model, task, perturbed, device))
+    return relative_increase(clean, noisy)
