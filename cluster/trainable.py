@@ -1,4 +1,8 @@
-"""The Ray Tune function trainable: re-validate the trial, resume if Ray hands a checkpoint.
+"""The Ray Tune function trainable: re-validate the trial, resume if there is a checkpoint.
+
+Where a trial resumes from: the checkpoint Ray hands a retry in this session, else the one
+an earlier driver session left (`config["resume"]`: trial id → checkpoint folder, filled by
+`cluster.sweep`), else it starts at step 0.
 
 A diverged trial (`trainers.hooks.TrialDiverged`) returns normally after one last report
 with `diverged: 1`, so Ray does not retry it: a retry would diverge again at the same step.
@@ -41,7 +45,12 @@ def _failure_injector(trial: TrialConfig, config: dict[str, Any]) -> Any:
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """Tune entry point. `config` = {"trial": TrialConfig dict, "tracking": TrackingTarget dict}."""
+    """Tune entry point.
+
+    `config` = {"trial": TrialConfig dict, "tracking": TrackingTarget dict, optionally
+    "resume": {trial id: checkpoint folder of an earlier session}, and test-only failure
+    injection keys}.
+    """
     trial = TrialConfig.model_validate(config["trial"])  # the dict was only transport
     target = TrackingTarget(**config["tracking"])
     maybe_fail = _failure_injector(trial, config)
@@ -54,8 +63,9 @@ def train_trial(config: dict[str, Any]) -> None:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Ray has persisted its copy
         maybe_fail(int(metrics["step"]))
 
+    earlier = config.get("resume", {}).get(trial.trial_id)
     try:
-        _train_or_resume(trial, report, target)
+        _train_or_resume(trial, report, target, Path(earlier) if earlier else None)
     except TrialDiverged as diverged:
         tune.report(diverged_metrics(diverged))
 
@@ -66,10 +76,10 @@ def diverged_metrics(diverged: TrialDiverged) -> dict[str, float]:
     return {**diverged.last_metrics, **diverged.step_metrics, "step": float(diverged.step), DIVERGED: 1.0}
 
 
-def _train_or_resume(trial: TrialConfig, report: Report, target: TrackingTarget) -> None:
-    checkpoint = tune.get_checkpoint()
+def _train_or_resume(trial: TrialConfig, report: Report, target: TrackingTarget, earlier: Path | None) -> None:
+    checkpoint = tune.get_checkpoint()  # a retry in this session: newer than `earlier`
     if checkpoint is None:
-        run_trial(trial, report, tracking=target)
+        run_trial(trial, report, tracking=target, resume_from=earlier)
         return
     with checkpoint.as_directory() as directory:
         run_trial(trial, report, tracking=target, resume_from=Path(directory))

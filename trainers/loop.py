@@ -186,7 +186,8 @@ def _start_run(
     state = load_checkpoint(engine, resume_from) if resume_from else TrainState()
     tracker = _open_tracker(trial, tracking, state.run_id)
     state.run_id = tracker.run_id
-    log_run_setup(tracker, trial.flat_params(), runs.trial_tags(trial))
+    resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
+    log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed})
     if state.step == 0:
         tracker.log_metrics(_size_metrics(trial, task), step=0)
     spec = loss_spec(model, trial.optim, task.loss_on)

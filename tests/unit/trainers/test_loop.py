@@ -110,11 +110,16 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path: Path) -> 
     # The resumed run logs exactly the remaining steps, with the uninterrupted values.
     assert resumed.steps_run == 20
     assert [int(m["step"]) for m, _ in resumed_recorder.calls] == [30, 40]
+    assert sorted(resumed_log.history[M.TRAIN_LOSS]) == [30, 40]
+    after_checkpoint = {k: {s: v for s, v in h.items() if s > 20} for k, h in straight_log.history.items()}
+    assert resumed_log.history.keys() == {k for k, h in after_checkpoint.items() if h}
     for key, history in resumed_log.history.items():
-        assert sorted(history) == [30, 40], key
+        assert history.keys() == after_checkpoint[key].keys(), key  # same steps, none twice
         if key not in timing:
-            assert history == {s: straight_log.history[key][s] for s in (30, 40)}, key
+            assert history == after_checkpoint[key], key
     assert M.NUM_PARAMS not in resumed_log.history  # run-level sizes only once, at step 0
+    assert resumed_log.tags[M.TAG_RESUMED_FROM_STEP] == "20"
+    assert M.TAG_RESUMED_FROM_STEP not in first_log.tags
     assert {k: v for k, v in first_log.history.items() if k not in timing} == {
         k: v for k, v in straight_log.history.items() if k not in timing
     }
