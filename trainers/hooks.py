@@ -3,12 +3,13 @@
 Levanter's idea (`trainer.add_hook(fn, every=N)`, levanter/callbacks): the loop only steps;
 after every step it runs, in list order, each `Hook(every, fn)` that is due. The default list
 (`default_hooks`) is: divergence check of the train loss and parameters (every step),
-evaluation (`train.eval_every`), any extra hooks, divergence check of the held-out loss
-(`train.eval_every`), logging (every step that produced metrics), checkpoint
-(`train.checkpoint_every`), report to the caller (`train.eval_every`). A hook reads the run
-through a `StepInfo` and writes this step's metrics into `info.metrics`; the logging hook
-sends them to the tracker before the checkpoint hook saves (so a checkpoint never runs ahead
-of the log), and the report hook hands metrics and checkpoint to the caller (Ray Tune).
+evaluation (`train.eval_every`), divergence check of the held-out loss (`train.eval_every`),
+the probes of `trial.eval` (`trainers.probes`), any extra hooks, logging (every step that
+produced metrics), checkpoint (`train.checkpoint_every`), report to the caller
+(`train.eval_every`). A hook reads the run through a `StepInfo` and writes this step's
+metrics into `info.metrics`; the logging hook sends them to the tracker before the
+checkpoint hook saves (so a checkpoint never runs ahead of the log), and the report hook
+hands metrics and checkpoint to the caller (Ray Tune).
 
 Adding a probe touches neither the loop nor this list — pass it to `run_trial`:
 
@@ -17,9 +18,10 @@ Adding a probe touches neither the loop nor this list — pass it to `run_trial`
 
     run_trial(trial, report, extra_hooks=[Hook(every=200, fn=stability)])
 
-Extra hooks run after evaluation and before logging, so what they add is logged at that step
-and, on evaluation steps, reported with the evaluation. A hook ends the trial by raising
-(`TrialDiverged` for a non-finite run; early stopping would raise its own type).
+Extra hooks run after evaluation and the probes and before logging, so what they add is
+logged at that step and, on evaluation steps, reported with the evaluation. A hook ends the
+trial by raising (`TrialDiverged` for a non-finite run; early stopping would raise its own
+type).
 """
 
 from __future__ import annotations
@@ -250,7 +252,8 @@ def reporter(report: Report) -> Callable[[StepInfo], None]:
 def default_hooks(trial: TrialConfig, report: Report, extra: Sequence[Hook] = ()) -> list[Hook]:
     """The standard hook list of a trial, with `extra` hooks after evaluation (see module doc).
 
-    The probes of `trial.eval` (`trainers.probes`) follow evaluation, before `extra`.
+    The probes of `trial.eval` (`trainers.probes`) follow evaluation and its divergence
+    check (no probe runs on a model whose held-out loss is already NaN), before `extra`.
     """
     from trainers.probes import probe_hooks  # here: trainers.probes builds on this module's Hook
 
@@ -258,9 +261,9 @@ def default_hooks(trial: TrialConfig, report: Report, extra: Sequence[Hook] = ()
     return [
         Hook(1, check_training, name="divergence"),
         Hook(train.eval_every, evaluate_model, name="evaluate"),
+        Hook(train.eval_every, check_held_out, name="held-out divergence"),
         *probe_hooks(trial),
         *extra,
-        Hook(train.eval_every, check_held_out, name="held-out divergence"),
         Hook(1, log_metrics, name="log"),
         Hook(train.checkpoint_every, save_step_checkpoint, at_last_step=False, name="checkpoint"),
         Hook(train.eval_every, reporter(report), name="report"),

@@ -31,6 +31,9 @@ from trainers.optim import LossSpec
 from trainers.tracker import InMemoryTracker
 
 
+OUR_HOOKS = {"divergence", "evaluate", "held-out divergence", "log", "checkpoint", "report"}
+
+
 def noop(info: StepInfo) -> None:
     pass
 
@@ -77,17 +80,23 @@ def trial_run(tmp_path: Path) -> TrialRun:
 
 
 def test_default_hooks_order_and_cadences(tmp_path: Path) -> None:
-    extra = Hook(4, noop, name="probe")
+    extra = Hook(4, noop, name="extra")
     hooks = default_hooks(trial(), lambda metrics, checkpoint: None, [extra])
-    assert [(h.name, h.every, h.at_last_step) for h in hooks] == [
+    ours = [(h.name, h.every, h.at_last_step) for h in hooks if h.name in OUR_HOOKS | {"extra"}]
+    assert ours == [
         ("divergence", 1, True),
         ("evaluate", 3, True),
-        ("probe", 4, True),
         ("held-out divergence", 3, True),
+        ("extra", 4, True),
         ("log", 1, True),
         ("checkpoint", 6, False),  # a finished trial's checkpoint is never used
         ("report", 3, True),
     ]
+    # The probes of trial.eval (trainers.probes) sit between the divergence check of the
+    # evaluation and the caller's extra hooks.
+    names = [h.name for h in hooks]
+    probes = [i for i, name in enumerate(names) if name not in OUR_HOOKS | {"extra"}]
+    assert all(names.index("held-out divergence") < i < names.index("extra") for i in probes)
 
 
 def test_run_hooks_runs_due_hooks_in_list_order_and_they_share_the_step_info(tmp_path: Path) -> None:
