@@ -31,6 +31,7 @@ from cluster.trainable import train_trial
 from configs import SweepConfig, TrialConfig
 from configs.runs import run_name
 from trainers import TrackingTarget
+from trainers.data.text_cache import prepare_sweep_text_data
 
 __all__ = ["SweepLaunchError", "SweepResult", "run_sweep"]
 
@@ -108,6 +109,8 @@ def run_sweep(
     Raises:
         SweepLaunchError: the store is unreachable or unfit for the cluster, another driver
             holds the sweep, or no trial could ever be scheduled. Nothing was launched.
+        ConfigError: a text corpus turned out unusable when it was built (e.g. empty after
+            filtering, or shorter than one held-out sequence). Nothing was launched.
     """
     console = console or make_console()
     started = time.monotonic()
@@ -121,6 +124,8 @@ def run_sweep(
         done = finished_config_hashes(target, sweep.name)
         todo = [t for t in trials if t.config_hash not in done]
         resume = _resume_points(session, todo)
+        for info in prepare_sweep_text_data(t.data for t in todo):  # tokenized once, before any trial
+            console.print(f"text data {'built' if info.built else 'cached'}: {info.path}")
         console.print(
             f"sweep [bold]{sweep.name}[/bold]: {len(trials)} trials, {len(trials) - len(todo)} already finished, "
             f"{len(resume)} resume from a checkpoint; MLflow {target.uri} (experiment '{target.experiment}')"

@@ -64,6 +64,9 @@ def run(
     except SweepLaunchError as err:
         console.print(f"[red]cannot start[/red]: {err}")
         raise typer.Exit(2) from None
+    except ConfigError as err:  # found while building the text corpora, still before launch
+        console.print(f"[red]config error[/red]: {err}")
+        raise typer.Exit(2) from None
     console.print(f"finished in {result.wall_seconds:.0f} s; {result.num_failed} failed trials")
     print_results(console, result.target.uri, result.target.experiment, _display_keys(sweep))
     if result.num_failed:
