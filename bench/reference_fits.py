@@ -25,10 +25,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
-from analysis.laws.chinchilla import default_start_grid
 from analysis.laws.inputs import validate_table
-from analysis.laws.kernel import DEFAULT_DELTA
+from analysis.laws.objective import DEFAULT_DELTA
 from analysis.laws.result import FitResult, FloatArray, chinchilla_params, count_at_optimum
+from bench.batched_fit import default_start_grid
 
 
 def huber_loss_objective(

@@ -2,10 +2,10 @@
 
 Points are resampled with replacement (Efron's nonparametric bootstrap, as used for the
 Chinchilla law by Besiroglu et al. 2024, arXiv 2404.10102, section 3) and the law refitted
-on each resample. A resample is a vector of counts over the points, so all resamples of a
-Chinchilla fit are refitted at once by the same batched L-BFGS that fits the start grid,
-each warm-started from the full-data optimum (one start, not the 4,500-start grid: a
-resample moves the optimum only slightly). Intervals are percentile intervals.
+on each resample by the fit's full search: no resample starts from the full-data optimum,
+which would keep resamples in its basin and narrow the intervals. A resample is a vector
+of counts over the points, so all resamples of a Chinchilla fit are searched at once
+(`analysis.laws.chinchilla.fit_batch`). Intervals are percentile intervals.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import numpy.typing as npt
 
 from analysis.errors import AnalysisInputError
 from analysis.laws import forms
-from analysis.laws.batched_bfgs import minimize_batched
-from analysis.laws.inputs import validate_positive
+from analysis.laws.chinchilla import fit_batch
+from analysis.laws.inputs import validate_positive, validate_table
 from analysis.laws.kaplan import refit_kaplan
-from analysis.laws.kernel import DEFAULT_DELTA, ChinchillaDesign, chinchilla_objective
-from analysis.laws.result import FitResult
+from analysis.laws.objective import DEFAULT_DELTA, Design
+from analysis.laws.search import DEFAULT_GRID, SearchGrid
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -87,14 +87,13 @@ def percentile_intervals(
 
 
 def bootstrap_chinchilla(
-    result: FitResult, n: npt.ArrayLike, d: npt.ArrayLike, loss: npt.ArrayLike, *,
+    n: npt.ArrayLike, d: npt.ArrayLike, loss: npt.ArrayLike, *,
     num_resamples: int = 1000, level: float = 0.95, seed: int = 0,
-    delta: float = DEFAULT_DELTA,
+    delta: float = DEFAULT_DELTA, grid: SearchGrid = DEFAULT_GRID,
 ) -> BootstrapResult:
-    """Percentile bootstrap of a Chinchilla fit, all resamples refitted in one batch.
+    """Percentile bootstrap of a Chinchilla fit; every resample re-runs the full search.
 
     Args:
-        result: The full-data fit (its optimum warm-starts every resample).
         n: Parameters per run (same rows as the fit).
         d: Tokens per run.
         loss: Loss per run.
@@ -102,25 +101,17 @@ def bootstrap_chinchilla(
         level: Interval coverage.
         seed: Seed of the numpy Generator drawing the resamples.
         delta: Huber threshold (use the fit's).
+        grid: Exponent grid of the search (use the fit's).
 
     Returns:
         BootstrapResult over E, A, B, alpha, beta, a, b.
     """
     _check_args(num_resamples, level)
     clock = time.perf_counter()
-    n_arr, d_arr, l_arr = (validate_positive(k, v) for k, v in
-                           (("n", n), ("d", d), ("loss", loss)))
-    design = ChinchillaDesign.build(n_arr, d_arr, l_arr, np.float64)
+    n_arr, d_arr, l_arr = validate_table({"n": n, "d": d, "loss": loss}, 5, "Chinchilla")
+    design = Design.build(n_arr, d_arr, l_arr)
     counts = resample_counts(n_arr.size, num_resamples, np.random.default_rng(seed))
-    p = result.params
-    theta = np.array([np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]])
-    x0 = np.repeat(design.to_internal(theta), num_resamples, axis=0)
-    # Relative ftol (floor 0): each resample's objective is small, and SciPy's absolute
-    # default would stop rows long before their parameters settle.
-    batch = minimize_batched(
-        lambda x, rows: chinchilla_objective(x, design, counts[rows], delta),
-        x0, ftol=1e-12, f_floor=0.0, gtol=1e-12, max_iter=3000)
-    ext = design.to_external(batch.x)  # (R, 5) rows (a, b, e, alpha, beta)
+    ext = fit_batch(design, l_arr, counts, delta=delta, grid=grid).theta  # (R, 5)
     samples = {"E": np.exp(ext[:, 2]), "A": np.exp(ext[:, 0]), "B": np.exp(ext[:, 1]),
                "alpha": ext[:, 3], "beta": ext[:, 4]}
     samples["a"], samples["b"] = forms.optimal_exponents(samples["alpha"], samples["beta"])
@@ -130,15 +121,15 @@ def bootstrap_chinchilla(
 
 
 def bootstrap_kaplan(
-    result: FitResult, x: npt.ArrayLike, loss: npt.ArrayLike, *,
+    x: npt.ArrayLike, loss: npt.ArrayLike, *, irreducible: bool = False,
     num_resamples: int = 1000, level: float = 0.95, seed: int = 0,
 ) -> BootstrapResult:
     """Percentile bootstrap of a Kaplan fit; each resample re-runs the fit's search.
 
     Args:
-        result: The full-data Kaplan fit.
         x: Scale values (same rows as the fit).
         loss: Loss values.
+        irreducible: The law has an irreducible term E (as the fit).
         num_resamples: Number of resamples.
         level: Interval coverage.
         seed: Seed of the numpy Generator drawing the resamples.
@@ -151,10 +142,9 @@ def bootstrap_kaplan(
     log_x = np.log(validate_positive("x", x))
     log_l = np.log(validate_positive("loss", loss))
     counts = resample_counts(log_x.size, num_resamples, np.random.default_rng(seed))
-    p = result.params
-    rows = np.array([refit_kaplan(log_x, log_l, c, "E" in p) for c in counts])  # (R, 2|3)
+    rows = np.array([refit_kaplan(log_x, log_l, c, irreducible) for c in counts])  # (R, 2|3)
     samples = {"x_c": np.exp(rows[:, 1]), "alpha": rows[:, 0]}
-    if "E" in p:
+    if irreducible:
         samples["E"] = np.exp(rows[:, 2])
     intervals, num_failed = percentile_intervals(samples, level)
     return BootstrapResult(samples, intervals, level, num_resamples, num_failed, seed,

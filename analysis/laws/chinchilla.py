@@ -1,154 +1,139 @@
 """Chinchilla approach 3: fit L(N, D) = E + A/N^alpha + B/D^beta by a robust loss.
 
-Hoffmann et al. 2022 (arXiv 2203.15556, approach 3) as replicated by Besiroglu et al.
-2024 (arXiv 2404.10102): minimize
+Hoffmann et al. 2022 (arXiv 2203.15556, eq. 2, approach 3) as replicated by Besiroglu et
+al. 2024 (arXiv 2404.10102): minimize the Huber loss (delta = 1e-3) of log L against
+LSE(a - alpha log N, b - beta log D, e) (`analysis.laws.objective`). The search is exact
+rather than sampled: `analysis.laws.search` solves (A, B, E) by non-negative least squares
+on every cell of an (alpha, beta) grid and keeps one start per basin of that profile;
+`analysis.laws.newton` then polishes each start on the full objective in all five
+parameters until Newton steps vanish, and the best polished start is the fit.
 
-    sum_i w_i Huber_delta(log L_i - LSE(a - alpha log N_i, b - beta log D_i, e))
-
-with A = exp(a), B = exp(b), E = exp(e), from a grid of starts, keeping the best. The
-grid is optimized all at once by a batched BFGS in numpy (`analysis.laws.batched_bfgs`):
-every start is a row of a (num_starts, 5) array and one objective call
-(`analysis.laws.kernel`) evaluates all rows, in float32 with analytic gradients. The final
-rows are re-scored in float64 and the best few distinct ones polished with SciPy's
-L-BFGS-B at tight tolerances.
+Every function here fits a batch of problems at once when given per-problem point
+weights, which is how the bootstrap refits every resample with this same full search.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize
 
-from analysis.laws.batched_bfgs import minimize_batched
 from analysis.laws.inputs import validate_table
-from analysis.laws.kernel import DEFAULT_DELTA, ChinchillaDesign, chinchilla_objective
-from analysis.laws.result import FitResult, FloatArray, chinchilla_params, count_at_optimum
+from analysis.laws.newton import minimize_newton
+from analysis.laws.objective import DEFAULT_DELTA, Design, evaluate
+from analysis.laws.result import FitResult, FloatArray, chinchilla_params
+from analysis.laws.search import DEFAULT_GRID, SearchGrid, grid_starts
 
-try:  # optional: only the polish's speed depends on it (it ships with scikit-learn)
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
-
-#: Polishing tolerances: tight enough that polished objectives agree to ~1e-12 relative.
-POLISH_OPTIONS: dict[str, Any] = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000}
-NUM_POLISHED = 4
+#: Problems searched together: a block of bootstrap resamples keeps the (rows, points, 5)
+#: Jacobians at a few tens of MB (measured no slower than one block of 1,000 at 240 points).
+BLOCK_PROBLEMS = 250
 
 
-def default_start_grid() -> FloatArray:
-    """Hoffmann et al. approach-3 grid: 5 * 5 * 5 * 6 * 6 = 4,500 starts.
+@dataclass(frozen=True)
+class BatchFit:
+    """Best optimum of each problem of a batch.
+
+    Attributes:
+        theta: (R, p) external parameters (a.., b.., e.., alpha, beta) of each problem.
+        objective: (R,) objective at theta.
+        num_starts: (R,) starts polished per problem.
+        num_at_optimum: (R,) of those, how many reached the best objective.
+        converged: (R,) whether the best start's Newton iteration converged.
+    """
+
+    theta: FloatArray
+    objective: FloatArray
+    num_starts: npt.NDArray[np.int64]
+    num_at_optimum: npt.NDArray[np.int64]
+    converged: npt.NDArray[np.bool_]
+
+
+def fit_batch(design: Design, loss: FloatArray, weights: FloatArray | None, *,
+              delta: float = DEFAULT_DELTA, grid: SearchGrid = DEFAULT_GRID) -> BatchFit:
+    """The full search on each of R weighted problems over the same points.
+
+    Args:
+        design: The points (one group, or several with shared exponents).
+        loss: (P,) losses in the design's point order.
+        weights: (R, P) point weights per problem (bootstrap counts), or None for one
+            unweighted problem.
+        delta: Huber threshold.
+        grid: Exponent grid of the search.
 
     Returns:
-        (4500, 5) array of theta = (a, b, e, alpha, beta) starts.
+        BatchFit, one row per problem.
     """
-    return make_start_grid(
-        alphas=np.arange(0.0, 2.01, 0.5), betas=np.arange(0.0, 2.01, 0.5),
-        es=np.arange(-1.0, 1.01, 0.5), as_=np.arange(0.0, 25.1, 5.0),
-        bs=np.arange(0.0, 25.1, 5.0),
-    )
+    if weights is None or weights.shape[0] <= BLOCK_PROBLEMS:
+        return _fit_block(design, loss, weights, delta, grid)
+    blocks = [_fit_block(design, loss, weights[lo:lo + BLOCK_PROBLEMS], delta, grid)
+              for lo in range(0, weights.shape[0], BLOCK_PROBLEMS)]
+    return BatchFit(*(np.concatenate([getattr(b, name) for b in blocks])
+                      for name in BatchFit.__dataclass_fields__))
 
 
-def make_start_grid(
-    alphas: Sequence[float] | FloatArray, betas: Sequence[float] | FloatArray,
-    es: Sequence[float] | FloatArray, as_: Sequence[float] | FloatArray,
-    bs: Sequence[float] | FloatArray,
-) -> FloatArray:
-    """Cartesian grid of starts in theta order (a, b, e, alpha, beta).
-
-    Returns:
-        (num_starts, 5) array.
-    """
-    rows = itertools.product(as_, bs, es, alphas, betas)
-    return np.array(list(rows), dtype=np.float64).reshape(-1, 5)
-
-
-def _single_row(
-    design: ChinchillaDesign, delta: float,
-) -> Callable[[FloatArray], tuple[float, FloatArray]]:
-    """SciPy-shaped objective (one parameter vector) on the batched kernel."""
-    def fun(theta: FloatArray) -> tuple[float, FloatArray]:
-        f, g = chinchilla_objective(theta[None, :], design, None, delta)
-        return float(f[0]), g[0]
-    return fun
-
-
-
-def _blas_single_thread() -> contextlib.AbstractContextManager[object]:
-    """One BLAS thread for SciPy's L-BFGS-B: its tiny LAPACK calls only wait on a
-    shared core otherwise (measured 10x slower polishes under load)."""
-    if threadpool_limits is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    limits: contextlib.AbstractContextManager[object] = threadpool_limits(
-        limits=1, user_api="blas")
-    return limits
-
-
-def _pick_distinct(x: FloatArray, f: FloatArray, num: int) -> list[int]:
-    """Indices of the `num` best rows that are pairwise >= 1e-2 apart (inf-norm)."""
-    picked: list[int] = []
-    for i in np.argsort(f):
-        if not np.isfinite(f[i]) or len(picked) == num:
-            break
-        if all(np.abs(x[i] - x[j]).max() >= 1e-2 for j in picked):
-            picked.append(int(i))
-    return picked
-
-
-def _polish(design: ChinchillaDesign, delta: float, x0: FloatArray) -> tuple[FloatArray, float]:
-    res = optimize.minimize(_single_row(design, delta), x0, jac=True, method="L-BFGS-B",
-                            options=cast(Any, POLISH_OPTIONS))
-    return np.asarray(res.x, dtype=np.float64), float(res.fun)
-
+def _fit_block(design: Design, loss: FloatArray, weights: FloatArray | None, delta: float,
+               grid: SearchGrid) -> BatchFit:
+    starts, problem = grid_starts(design, loss, weights, grid)
+    row_w = None if weights is None else weights[problem]
+    result = minimize_newton(
+        lambda x, ids: evaluate(x, design, None if row_w is None else row_w[ids], delta), starts)
+    num_problems = 1 if weights is None else weights.shape[0]
+    order = np.lexsort((result.f, problem))  # by problem, best first within each
+    first = order[np.r_[True, problem[order][1:] != problem[order][:-1]]]
+    best_f = result.f[first]
+    near = result.f - best_f[problem] <= 1e-4 * np.abs(best_f[problem]) + 1e-7
+    return BatchFit(theta=design.to_external(result.x[first]), objective=best_f,
+                    num_starts=np.bincount(problem, minlength=num_problems).astype(np.int64),
+                    num_at_optimum=np.bincount(problem, weights=near,
+                                               minlength=num_problems).astype(np.int64),
+                    converged=result.converged[first])
 
 
 def fit_chinchilla(
     n: npt.ArrayLike, d: npt.ArrayLike, loss: npt.ArrayLike, *,
-    starts: FloatArray | None = None, delta: float = DEFAULT_DELTA,
-    max_iter: int = 2000,
+    delta: float = DEFAULT_DELTA, grid: SearchGrid = DEFAULT_GRID,
 ) -> FitResult:
     """Fit L(N, D) = E + A/N^alpha + B/D^beta by Hoffmann et al.'s approach 3.
-
-    All starts are minimized at once (float32 batched BFGS), re-scored in float64, and
-    the best few distinct rows polished with SciPy L-BFGS-B at tight tolerances.
 
     Args:
         n: Non-embedding parameters per run.
         d: Training tokens per run.
         loss: Final loss per run (nats/token).
-        starts: (S, 5) starts (a, b, e, alpha, beta); default `default_start_grid()`.
         delta: Huber threshold (Hoffmann et al.: 1e-3).
-        max_iter: Cap on batched iterations; rows cut off count as not at the optimum.
+        grid: Exponent grid of the search (the default spans 0.05..2.45 in steps of 0.1).
 
     Returns:
-        FitResult with params E, A, B, alpha, beta.
+        FitResult with params E, A, B, alpha, beta; num_starts counts the basins polished.
 
     Raises:
-        ValueError: on empty, non-finite, non-positive or mismatched input, or fewer
-            than 5 points.
+        AnalysisInputError: on empty, non-finite, non-positive or mismatched input.
+        TooFewPointsError: fewer than 5 points.
     """
     clock = time.perf_counter()
     n_arr, d_arr, l_arr = validate_table({"n": n, "d": d, "loss": loss}, 5, "Chinchilla")
-    grid = default_start_grid() if starts is None else np.atleast_2d(starts)
-    fast = ChinchillaDesign.build(n_arr, d_arr, l_arr, np.float32)
-    exact = ChinchillaDesign.build(n_arr, d_arr, l_arr, np.float64)
-    batch = minimize_batched(lambda x, rows: chinchilla_objective(x, fast, None, delta),
-                             fast.to_internal(grid), max_iter=max_iter)
-    f64, _ = chinchilla_objective(batch.x, exact, None, delta)
-    with _blas_single_thread():
-        polished = [_polish(exact, delta, batch.x[i])
-                    for i in _pick_distinct(batch.x, f64, NUM_POLISHED)]
-    if not polished:
-        raise ValueError("every start gave a non-finite objective; check that `loss` is "
-                         "in nats/token and pass `starts` near plausible parameters.")
-    theta_int, f_best = min(polished, key=lambda pair: pair[1])
+    design = Design.build(n_arr, d_arr, l_arr)
+    best = fit_batch(design, l_arr, None, delta=delta, grid=grid)
+    if not best.converged[0]:
+        warnings.warn("the Chinchilla fit stopped before Newton's steps vanished (an optimum "
+                      "at E, A or B -> 0, or a flat direction); check its parameters.",
+                      RuntimeWarning, stacklevel=2)
     return FitResult(
-        form="chinchilla", params=chinchilla_params(exact.to_external(theta_int)[0]),
-        objective=f_best, num_starts=grid.shape[0],
-        num_starts_at_optimum=count_at_optimum(f64, f_best),
+        form="chinchilla", params=chinchilla_params(best.theta[0]),
+        objective=float(best.objective[0]), num_starts=int(best.num_starts[0]),
+        num_starts_at_optimum=int(best.num_at_optimum[0]),
         fit_seconds=time.perf_counter() - clock, num_points=n_arr.size,
     )
+
+
+def chinchilla_objective_at(result: FitResult, n: npt.ArrayLike, d: npt.ArrayLike,
+                            loss: npt.ArrayLike, delta: float = DEFAULT_DELTA) -> float:
+    """The approach-3 objective of `result`'s parameters on (n, d, loss) points."""
+    n_arr, d_arr, l_arr = validate_table({"n": n, "d": d, "loss": loss}, 1, "Chinchilla")
+    design = Design.build(n_arr, d_arr, l_arr)
+    p = result.params
+    theta = np.array([[np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]]])
+    return float(evaluate(design.to_internal(theta), design, None, delta).f[0])
+

@@ -10,7 +10,7 @@ every run at or above a threshold of C or N.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +19,7 @@ import pandas as pd
 from analysis.errors import AnalysisInputError
 from analysis.laws.chinchilla import fit_chinchilla
 from analysis.laws.kaplan import fit_kaplan
-from analysis.laws.kernel import DEFAULT_DELTA
+from analysis.laws.objective import DEFAULT_DELTA
 from analysis.laws.result import FitResult, predict_loss
 
 FloatArray = npt.NDArray[np.float64]
@@ -112,7 +112,7 @@ def split_largest(table: pd.DataFrame, num_held_out: int, axis: HoldoutAxis = "C
 def evaluate_holdout(
     table: pd.DataFrame, axis: HoldoutAxis, threshold: float, *,
     form: Literal["chinchilla", "kaplan"] = "chinchilla", delta: float = DEFAULT_DELTA,
-    kaplan_irreducible: bool = False, fit_options: dict[str, Any] | None = None,
+    kaplan_irreducible: bool = False,
 ) -> HoldoutResult:
     """Fit on rows with axis < threshold and report the error on the rest.
 
@@ -123,20 +123,19 @@ def evaluate_holdout(
         form: Law to fit; "kaplan" fits L(N).
         delta: Huber threshold for the Chinchilla fit.
         kaplan_irreducible: Give the Kaplan law an irreducible term E.
-        fit_options: Extra keyword arguments of the Chinchilla fitter.
 
     Returns:
         HoldoutResult.
     """
     kept, held = split_rows(table, axis, threshold)
     return _evaluate(table, kept, held, axis, float(threshold), f"{axis} ≥ {threshold:g}", form,
-                     delta, kaplan_irreducible, fit_options or {})
+                     delta, kaplan_irreducible)
 
 
 def evaluate_holdout_largest(
     table: pd.DataFrame, num_held_out: int, *, axis: HoldoutAxis = "C",
     form: Literal["chinchilla", "kaplan"] = "chinchilla", delta: float = DEFAULT_DELTA,
-    kaplan_irreducible: bool = False, fit_options: dict[str, Any] | None = None,
+    kaplan_irreducible: bool = False,
 ) -> HoldoutResult:
     """Fit on all but the `num_held_out` largest runs (by `axis`) and predict those.
 
@@ -148,15 +147,14 @@ def evaluate_holdout_largest(
     kept, held = split_largest(table, num_held_out, axis)
     threshold = float(held[axis].min())
     return _evaluate(table, kept, held, axis, threshold, f"{num_held_out} largest by {axis}", form,
-                     delta, kaplan_irreducible, fit_options or {})
+                     delta, kaplan_irreducible)
 
 
 def _evaluate(table: pd.DataFrame, kept: pd.DataFrame, held: pd.DataFrame, axis: HoldoutAxis,
               threshold: float, rule: str, form: Literal["chinchilla", "kaplan"],
-              delta: float, kaplan_irreducible: bool,
-              fit_options: dict[str, Any]) -> HoldoutResult:
+              delta: float, kaplan_irreducible: bool) -> HoldoutResult:
     if form == "chinchilla":
-        law = fit_chinchilla(kept["N"], kept["D"], kept["loss"], delta=delta, **fit_options)
+        law = fit_chinchilla(kept["N"], kept["D"], kept["loss"], delta=delta)
     else:
         law = fit_kaplan(kept["N"], kept["loss"], irreducible=kaplan_irreducible, variable="N")
     rows = _error_rows(held, predict_loss(law, held["N"], held["D"]))
@@ -200,7 +198,7 @@ class HoldoutSpec:
 
 def run_holdout(
     table: pd.DataFrame, spec: HoldoutSpec, *, form: Literal["chinchilla", "kaplan"],
-    kaplan_irreducible: bool = False, fit_options: dict[str, Any] | None = None,
+    kaplan_irreducible: bool = False,
 ) -> tuple[HoldoutResult | None, str]:
     """The hold-out check `spec` asks for, or why there is none.
 
@@ -213,7 +211,7 @@ def run_holdout(
     """
     if spec.threshold is not None:
         axis, value = spec.threshold
-        return evaluate_holdout(table, axis, value, form=form, fit_options=fit_options,
+        return evaluate_holdout(table, axis, value, form=form,
                                 kaplan_irreducible=kaplan_irreducible), ""
     if spec.largest == 0:
         return None, "hold-out check off (--holdout-largest 0)"
@@ -221,5 +219,5 @@ def run_holdout(
     if len(table) - spec.largest < num_free:
         return None, (f"hold-out check skipped: holding out {spec.largest} of {len(table)} "
                       f"runs leaves fewer than the {num_free} the {form} law needs")
-    return evaluate_holdout_largest(table, spec.largest, form=form, fit_options=fit_options,
+    return evaluate_holdout_largest(table, spec.largest, form=form,
                                     kaplan_irreducible=kaplan_irreducible), ""

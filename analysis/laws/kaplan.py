@@ -148,6 +148,13 @@ def _kaplan_candidates(
     def weighted(q: FloatArray) -> FloatArray:
         return root_w * kaplan_residuals(q, log_x, log_l)
 
+    def weighted_jac(q: FloatArray) -> FloatArray:
+        # share of the power-law term in L_hat: d log L_hat / d u with u = alpha (c - log x)
+        u = q[0] * (q[1] - log_x)
+        share = np.exp(u - np.logaddexp(q[2], u))
+        cols = [share * (q[1] - log_x), share * q[0], 1.0 - share]
+        return np.asarray(root_w[:, None] * np.stack(cols, axis=1))
+
     l_min = float(np.exp(log_l).min())  # all points: log(L - E0) must stay finite
     out = []
     for frac in E_START_FRACTIONS:
@@ -155,7 +162,7 @@ def _kaplan_candidates(
         slope, intercept = _line_guess(log_x, np.log(np.exp(log_l) - e0), root_w)
         alpha = -slope if slope != 0 else 1e-3
         start = np.array([alpha, intercept / alpha, np.log(max(e0, 1e-3 * l_min))])
-        res = optimize.least_squares(weighted, start, method="lm", xtol=1e-15, ftol=1e-15,
-                                     gtol=1e-15)
+        res = optimize.least_squares(weighted, start, jac=weighted_jac, method="lm",
+                                     xtol=1e-15, ftol=1e-15, gtol=1e-15)
         out.append((np.asarray(res.x), float(res.cost), np.asarray(res.jac)))
     return out

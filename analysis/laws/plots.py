@@ -1,4 +1,4 @@
-"""Plots of fitted scaling laws, IsoFLOP profiles and the density trend.
+"""Plots of fitted scaling laws, IsoFLOP profiles, group comparisons and the density trend.
 
 Figures are built on `matplotlib.figure.Figure` directly (no pyplot state, so nothing
 here touches the process-wide backend; saving goes through Agg). Every function takes the
@@ -21,6 +21,7 @@ from matplotlib.ticker import NullFormatter
 
 from analysis.laws import forms
 from analysis.laws.bootstrap import BootstrapResult
+from analysis.laws.compare import CompareResult
 from analysis.laws.compute_optimal import IsoflopResult, group_by_compute
 from analysis.laws.density import DAYS_PER_YEAR, DensityTrendResult
 from analysis.laws.flops import FlopsRelation
@@ -205,4 +206,47 @@ def plot_density_trend(trend: DensityTrendResult, out_path: str | Path) -> Path:
     ax.set(xlabel="release date", ylabel="ln density", title="Density over time")
     ax.legend(fontsize=7)
     fig.autofmt_xdate()
+    return _save(fig, out_path)
+
+
+def plot_compare(table: pd.DataFrame, group_column: str, result: CompareResult,
+                 out_path: str | Path) -> Path:
+    """Loss vs C per group with each group's compute-optimal frontier, and the multipliers.
+
+    Args:
+        table: Columns C, loss and `group_column` (the table `result` was fitted on).
+        group_column: The column that forms the groups.
+        result: The joint fit.
+        out_path: PNG to write.
+
+    Returns:
+        The written path.
+    """
+    fig = Figure(figsize=(11, 4.5))
+    ax_loss, ax_mult = fig.subplots(1, 2)
+    labels = table[group_column].astype(str)
+    c_all = table["C"].to_numpy(dtype=np.float64)
+    grid = np.geomspace(c_all.min() / 1.5, c_all.max() * 4, 100)
+    gamma = result.alpha * result.beta / (result.alpha + result.beta)
+    k = result.relation.flops_per_param_token
+    for i, row in enumerate(result.table.to_dict("records")):
+        mine = (labels == row["group"]).to_numpy()
+        ax_loss.scatter(c_all[mine], table["loss"][mine], s=12, color=f"C{i % 10}")
+        ax_loss.plot(grid, row["E"] + row["frontier_coef"] * (grid / k) ** -gamma,
+                     color=f"C{i % 10}", lw=1, label=f"{group_column} = {row['group']}")
+    ax_loss.set(xscale="log", yscale="log", xlabel="C (FLOPs)", ylabel="loss (nats/token)",
+                title="joint fit (shared exponents): compute-optimal frontiers")
+    ax_loss.xaxis.set_minor_formatter(NullFormatter())
+    ax_loss.legend(fontsize=7)
+    mult = result.table["multiplier"].to_numpy(dtype=np.float64)
+    lo = result.table["multiplier_lo"].to_numpy(dtype=np.float64)
+    hi = result.table["multiplier_hi"].to_numpy(dtype=np.float64)
+    pos = np.arange(mult.size)
+    err = np.nan_to_num(np.stack([mult - lo, hi - mult]), nan=0.0)
+    ax_mult.errorbar(pos, mult, yerr=np.maximum(err, 0.0), fmt="o", capsize=4, color="k")
+    ax_mult.axhline(1.0, color="0.6", lw=1)
+    ax_mult.set_xticks(pos, list(result.table["group"]))
+    ax_mult.set(yscale="log", xlabel=group_column,
+                ylabel=f"compute multiplier vs {result.reference}",
+                title=f"effective compute at equal loss ({result.level:.0%} bootstrap)")
     return _save(fig, out_path)

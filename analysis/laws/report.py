@@ -1,8 +1,9 @@
 """Orchestration of a scaling-law analysis: the layer the CLI calls.
 
 `fit_scaling_table` runs fit -> bootstrap -> hold-out check -> compute-optimal on a points
-table; `to_json_dict` and `write_scaling_outputs` turn the result into files. Nothing here
-computes; it only wires the modules of `analysis.laws`.
+table; `to_json_dict` and `write_scaling_outputs` turn the result into files, as
+`write_compare_outputs` does for a group comparison. Nothing here computes; it only wires
+the modules of `analysis.laws`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from analysis.errors import AnalysisInputError
 from analysis.laws import forms
 from analysis.laws.bootstrap import BootstrapResult, bootstrap_chinchilla, bootstrap_kaplan
 from analysis.laws.chinchilla import fit_chinchilla
+from analysis.laws.compare import CompareResult, compare_to_json
 from analysis.laws.compute_optimal import IsoflopResult, fit_isoflop, optimal_allocation_table
 from analysis.laws.flops import FlopsConvention, FlopsRelation, flops_relation, with_compute
 from analysis.laws.holdout import HoldoutResult, HoldoutSpec, run_holdout
 from analysis.laws.kaplan import fit_kaplan
-from analysis.laws.plots import plot_isoflop, plot_loss_vs
+from analysis.laws.plots import plot_compare, plot_isoflop, plot_loss_vs
 from analysis.laws.result import FitResult
 
 Form = Literal["chinchilla", "kaplan"]
@@ -65,7 +67,7 @@ def fit_scaling_table(
     df: pd.DataFrame, form: Form = "chinchilla", num_bootstrap: int = 1000,
     holdout: HoldoutSpec = HoldoutSpec(), seed: int = 0, *,
     convention: FlopsConvention = "scalinglab", kaplan_irreducible: bool = False,
-    level: float = 0.95, fit_options: dict[str, Any] | None = None,
+    level: float = 0.95,
 ) -> ScalingReport:
     """Fit a law to a points table, with bootstrap, hold-out check and compute-optimal results.
 
@@ -78,7 +80,6 @@ def fit_scaling_table(
         convention: FLOPs convention of C ("scalinglab": as logged; "6nd": 6 N D).
         kaplan_irreducible: Give the Kaplan law an irreducible term E.
         level: Interval coverage.
-        fit_options: Extra keyword arguments of the Chinchilla fitter.
 
     Returns:
         ScalingReport.
@@ -89,12 +90,11 @@ def fit_scaling_table(
     if form not in ("chinchilla", "kaplan"):
         raise AnalysisInputError(f"`form` ({form!r}) must be 'chinchilla' or 'kaplan'.")
     table = with_compute(df.reset_index(drop=True), convention, "points table")
-    options = fit_options or {}
-    law = _fit(table, form, kaplan_irreducible, options)
-    hold_res, hold_note = run_holdout(table, holdout, form=form, fit_options=options,
+    law = _fit(table, form, kaplan_irreducible)
+    hold_res, hold_note = run_holdout(table, holdout, form=form,
                                       kaplan_irreducible=kaplan_irreducible)
     held = np.zeros(len(table), dtype=bool) if hold_res is None else hold_res.held_mask
-    boot = _bootstrap(law, table, num_bootstrap, seed, level)
+    boot = _bootstrap(law, table, num_bootstrap, seed, level, kaplan_irreducible)
     relation = flops_relation(table, convention)
     alloc = None
     if law.form == "chinchilla":
@@ -103,22 +103,21 @@ def fit_scaling_table(
     return ScalingReport(law, boot, hold_res, hold_note, relation, alloc, iso, note, held, seed)
 
 
-def _fit(table: pd.DataFrame, form: Form, irreducible: bool,
-         options: dict[str, Any]) -> FitResult:
+def _fit(table: pd.DataFrame, form: Form, irreducible: bool) -> FitResult:
     if form == "chinchilla":
-        return fit_chinchilla(table["N"], table["D"], table["loss"], **options)
+        return fit_chinchilla(table["N"], table["D"], table["loss"])
     return fit_kaplan(table["N"], table["loss"], irreducible=irreducible)
 
 
-def _bootstrap(law: FitResult, table: pd.DataFrame, num: int, seed: int,
-               level: float) -> BootstrapResult | None:
+def _bootstrap(law: FitResult, table: pd.DataFrame, num: int, seed: int, level: float,
+               irreducible: bool) -> BootstrapResult | None:
     if num == 0:
         return None
     if law.form == "chinchilla":
-        return bootstrap_chinchilla(law, table["N"], table["D"], table["loss"],
-                                    num_resamples=num, seed=seed, level=level)
-    return bootstrap_kaplan(law, table["N"], table["loss"], num_resamples=num, seed=seed,
-                            level=level)
+        return bootstrap_chinchilla(table["N"], table["D"], table["loss"], num_resamples=num,
+                                    seed=seed, level=level)
+    return bootstrap_kaplan(table["N"], table["loss"], irreducible=irreducible,
+                            num_resamples=num, seed=seed, level=level)
 
 
 def _budgets(table: pd.DataFrame) -> npt.NDArray[np.float64]:
@@ -135,12 +134,12 @@ def _try_isoflop(table: pd.DataFrame, relation: FlopsRelation
         return None, str(err)
 
 
-def _clean(value: Any) -> Any:
+def clean_json(value: Any) -> Any:
     """JSON-safe copy: numpy scalars to Python, NaN/inf to None, tuples to lists."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, np.integer):
@@ -169,7 +168,7 @@ def to_json_dict(report: ScalingReport) -> dict[str, Any]:
                   "relation": "C = k N D (k: median C/(N D) of the runs, or 6 under 6nd)"},
         "compute_optimal": _compute_optimal_json(report),
     }
-    return dict(_clean(out))
+    return dict(clean_json(out))
 
 
 def _holdout_json(hold: HoldoutResult | None) -> dict[str, Any] | None:
@@ -218,7 +217,7 @@ def write_scaling_outputs(report: ScalingReport, df: pd.DataFrame, out_dir: str 
     out.mkdir(parents=True, exist_ok=True)
     table = with_compute(df.reset_index(drop=True), report.relation.convention, "points table")
     json_path = out / "scaling_fit.json"
-    text = json.dumps(_clean(summary or to_json_dict(report)), indent=2, allow_nan=False)
+    text = json.dumps(clean_json(summary or to_json_dict(report)), indent=2, allow_nan=False)
     json_path.write_text(text)
     paths = [json_path]
     axes: list[Literal["N", "D", "C"]] = ["N"] if report.fit.form == "kaplan" else ["N", "D", "C"]
@@ -229,3 +228,15 @@ def write_scaling_outputs(report: ScalingReport, df: pd.DataFrame, out_dir: str 
     if report.isoflop is not None:
         paths.append(plot_isoflop(table, report.isoflop, out / "isoflop.png"))
     return paths
+
+
+def write_compare_outputs(result: CompareResult, table: pd.DataFrame, group_column: str,
+                          out_dir: str | Path) -> list[Path]:
+    """Write compare.json and compare.png into out_dir; return the written paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "compare.json"
+    json_path.write_text(json.dumps(clean_json(compare_to_json(result, group_column)), indent=2,
+                                    allow_nan=False))
+    return [json_path, plot_compare(table, group_column, result, out / "compare.png")]
+

@@ -1,4 +1,4 @@
-"""`scalinglab fit scaling|density`: law fits from an experiment or a CSV, printed and saved.
+"""`scalinglab fit scaling|compare|density`: law fits from an experiment or a CSV, printed and saved.
 
 Every mistake a user can make with these commands (no store, unknown experiment, no
 finished runs, too few runs, a missing column) ends in one line and exit code 1;
@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from cluster.cli.options import TrackingUri, Workdir, tracking_uri_or_default
+from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_or_default
 from cluster.tables import make_console, print_table
 from configs import metrics as M
 
 if TYPE_CHECKING:
     from analysis.laws.holdout import HoldoutSpec
 
-fit_app = typer.Typer(no_args_is_help=True, help="Fit scaling laws and density laws.")
+fit_app = typer.Typer(no_args_is_help=True, help="Fit scaling laws, compute multipliers and density laws.")
 console = make_console()
 
 OptionalExperiment = Annotated[str | None, typer.Option("-e", "--experiment",
@@ -164,8 +164,8 @@ def _print_scaling(summary: dict[str, Any]) -> None:
     if left_out:
         listed = ", ".join(f"{n} {state}" for state, n in sorted(left_out.items()))
         console.print(f"left out {sum(left_out.values())} unfinished runs ({listed})")
-    console.print(f"objective {summary['objective']:.6g}; {summary['num_starts_at_optimum']}/{summary['num_starts']} "
-                  f"starts reached the optimum; fit {summary['fit_seconds']:.3f} s")
+    console.print(f"objective {summary['objective']:.10g}; {summary['num_starts_at_optimum']} of "
+                  f"{summary['num_starts']} polished start(s) reached it; fit {summary['fit_seconds']:.3f} s")
     if "true_entropy_floor" in summary:
         console.print(f"true entropy floor {summary['true_entropy_floor']:.4f} nats/token; fitted E is "
                       f"{summary.get('E_rel_err_vs_floor', float('nan')):+.1%} off")
@@ -181,6 +181,73 @@ def _print_scaling(summary: dict[str, Any]) -> None:
         console.print(f"compute-optimal allocation assumes C = k·N·D, k = {flops['flops_per_param_token']:.4g} "
                       f"({flops['convention']} convention; runs span k {flops['k_min']:.4g}..{flops['k_max']:.4g})")
         print_table(console, "compute-optimal allocation", co["table"])
+
+
+@fit_app.command("compare")
+def fit_compare(
+    experiment: Experiment,
+    group_column: Annotated[str, typer.Option(help="Config column whose values form the groups, e.g. init.rate.")],
+    reference: Annotated[str | None, typer.Option(help="Value of --group-column of the reference group (default: the smallest).")] = None,
+    shared_e: Annotated[bool, typer.Option("--shared-E/--separate-E", help="One irreducible loss E for all groups, or one per group.")] = True,
+    at_loss: Annotated[float | None, typer.Option(help="Loss at which multipliers are evaluated with --separate-E (default: the reference frontier at the largest C).")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples within each group (0 = none).")] = 1000,
+    flops_convention: FlopsConventionOption = "scalinglab",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the comparison as JSON here.")] = None,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for compare.json and compare.png.")] = Path("out/compare"),
+    loss_metric: Annotated[str, typer.Option(help="Loss column to fit.")] = M.VAL_LOSS,
+    seed: int = 0,
+    tracking_uri: TrackingUri = None,
+    workdir: Workdir = Path("runs"),
+) -> None:
+    """Compute multiplier of each group against a reference at equal loss (joint fit, shared exponents)."""
+    convention = _convention(flops_convention)
+    with exit_on_input_error():
+        _fit_compare(experiment, group_column, reference, shared_e, at_loss, bootstrap, convention, json_out, out,
+                     loss_metric, seed, tracking_uri_or_default(tracking_uri, workdir))
+
+
+def _fit_compare(experiment: str, group_column: str, reference: str | None, shared_e: bool, at_loss: float | None,
+                 bootstrap: int, convention: Literal["scalinglab", "6nd"], json_out: Path | None, out: Path,
+                 loss_metric: str, seed: int, uri: str) -> None:
+    from analysis.laws.compare import compare_groups
+    from analysis.laws.flops import flops_relation, with_compute
+    from analysis.laws.points import points_from_experiment
+    from analysis.laws.report import write_compare_outputs
+    from analysis.record import log_analysis_run
+
+    points = points_from_experiment(uri, experiment, loss_metric)
+    table = with_compute(points.table, convention, f"experiment '{experiment}'")
+    result = compare_groups(table, group_column, flops_relation(table, convention), reference=reference,
+                            shared_e=shared_e, at_loss=at_loss, num_bootstrap=bootstrap, seed=seed)
+    files = write_compare_outputs(result, table, group_column, out)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(files[0].read_text())
+    _print_compare(result, group_column, points.num_left_out)
+    values = {f"multiplier/{g}": float(m) for g, m in zip(result.table["group"], result.table["multiplier"])
+              if m == m}
+    log_analysis_run(uri, experiment, "fit-compare", files, points.run_ids,
+                     {"group_column": group_column, "reference": result.reference, "shared_E": result.shared_e,
+                      "at_loss": result.at_loss, "bootstrap": bootstrap, "loss_metric": loss_metric,
+                      "flops_convention": convention},
+                     {"alpha": result.alpha, "beta": result.beta, **values},
+                     analysis=analysis_kind("fit-compare", loss_metric))
+    for path in files:
+        console.print(f"wrote {path}")
+
+
+def _print_compare(result: Any, group_column: str, left_out: dict[str, int]) -> None:
+    shown = result.table.drop(columns=["frontier_coef"]).round(4).to_dict(orient="records")
+    print_table(console, f"compute multipliers against {group_column} = {result.reference} "
+                         f"({result.level:.0%} bootstrap)", shown)
+    e_text = "E shared" if result.shared_e else f"E per group; multipliers at loss {result.at_loss:.4g}"
+    console.print(f"joint fit of {result.num_points} runs: α = {result.alpha:.4f}, β = {result.beta:.4f} (shared), "
+                  f"{e_text}; objective {result.objective:.6g}; fit {result.fit_seconds:.3f} s, bootstrap "
+                  f"{result.bootstrap_seconds:.2f} s")
+    if left_out:
+        console.print(f"left out {sum(left_out.values())} unfinished runs "
+                      f"({', '.join(f'{n} {s}' for s, n in sorted(left_out.items()))})")
+    console.print("multiplier m: the group reaches the reference's loss with 1/m of its compute")
 
 
 @fit_app.command("density")

@@ -7,10 +7,6 @@ import pandas as pd
 import pytest
 
 from analysis.laws import forms, holdout
-from analysis.laws.chinchilla import make_start_grid
-
-SMALL_GRID = make_start_grid(alphas=[0, 0.5, 1], betas=[0, 0.5, 1], es=[-1, 0, 1],
-                                 as_=[0, 10, 20], bs=[0, 10, 20])
 
 
 def table(sigma: float = 0.0) -> pd.DataFrame:
@@ -23,14 +19,14 @@ def table(sigma: float = 0.0) -> pd.DataFrame:
 
 
 def test_noise_free_extrapolation_is_exact() -> None:
-    res = holdout.evaluate_holdout(table(), "C", 1e18, fit_options={"starts": SMALL_GRID})
+    res = holdout.evaluate_holdout(table(), "C", 1e18)
     assert res.num_fitted + len(res.rows) == 36
     assert (res.rows["C"] >= 1e18).all() and res.fit.num_points == res.num_fitted
     assert res.max_rel_err < 1e-6 and res.max_abs_log_err < 1e-6
 
 
 def test_noisy_extrapolation_reports_per_row_and_summary_errors() -> None:
-    res = holdout.evaluate_holdout(table(0.01), "N", 2e8, fit_options={"starts": SMALL_GRID})
+    res = holdout.evaluate_holdout(table(0.01), "N", 2e8)
     rows = res.rows
     assert list(rows.columns) == ["N", "D", "C", "loss", "predicted", "rel_err",
                                   "abs_log_err", "rel_log_err"]
@@ -53,3 +49,32 @@ def test_kaplan_holdout() -> None:
 def test_split_refuses_bad_thresholds(axis: str, threshold: float, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         holdout.split_rows(table(), axis, threshold)  # type: ignore[arg-type]
+
+
+def test_largest_holds_out_exactly_that_many_by_compute() -> None:
+    tab = table(0.01)
+    res = holdout.evaluate_holdout_largest(tab, 4)
+    largest = np.sort(tab["C"].to_numpy())[-4:]
+    assert len(res.rows) == 4 and res.num_fitted == 32 and res.rule == "4 largest by C"
+    np.testing.assert_allclose(np.sort(res.rows["C"].to_numpy()), largest)
+    assert res.held_mask.sum() == 4 and res.threshold == largest.min()
+
+
+@pytest.mark.parametrize(("spec", "rule", "note"), [
+    (holdout.HoldoutSpec(), "3 largest by C", ""),
+    (holdout.HoldoutSpec(largest=0), None, "hold-out check off (--holdout-largest 0)"),
+    (holdout.HoldoutSpec(largest=32), None,
+     "hold-out check skipped: holding out 32 of 36 runs leaves fewer than the 5 the "
+     "chinchilla law needs"),
+    (holdout.HoldoutSpec(threshold=("N", 2e8)), "N ≥ 2e+08", ""),
+])
+def test_run_holdout_follows_its_spec(spec: holdout.HoldoutSpec, rule: str | None, note: str) -> None:
+    res, got_note = holdout.run_holdout(table(), spec, form="chinchilla")
+    assert got_note == note
+    assert (res.rule if res else None) == rule
+
+
+@pytest.mark.parametrize("num", [0, 36])
+def test_split_largest_refuses_impossible_counts(num: int) -> None:
+    with pytest.raises(ValueError, match=rf"cannot hold out {num} of 36 runs"):
+        holdout.split_largest(table(), num)

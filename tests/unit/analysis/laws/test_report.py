@@ -11,12 +11,7 @@ import pytest
 
 from analysis.errors import AnalysisInputError
 from analysis.laws import forms, report
-from analysis.laws.chinchilla import make_start_grid
 from analysis.laws.holdout import HoldoutSpec
-
-SMALL_GRID = make_start_grid(alphas=[0, 0.5, 1], betas=[0, 0.5, 1], es=[-1, 0, 1],
-                             as_=[0, 10, 20], bs=[0, 10, 20])
-FAST = {"starts": SMALL_GRID}
 DATA = Path(__file__).parent / "data"
 
 
@@ -35,7 +30,7 @@ def isoflop_points() -> pd.DataFrame:
 def test_chinchilla_report_json_and_files(tmp_path: Path) -> None:
     points = isoflop_points()
     rep = report.fit_scaling_table(points, num_bootstrap=100,
-                                   holdout=HoldoutSpec(threshold=("C", 5e19)), fit_options=FAST)
+                                   holdout=HoldoutSpec(threshold=("C", 5e19)))
     out = report.to_json_dict(rep)
     assert {"params", "objective", "num_starts_at_optimum", "intervals", "fit_seconds",
             "holdout", "compute_optimal", "flops"} <= set(out)
@@ -58,7 +53,7 @@ def test_chinchilla_report_json_and_files(tmp_path: Path) -> None:
 
 def test_default_holdout_predicts_the_three_largest_compute_runs() -> None:
     points = isoflop_points()
-    rep = report.fit_scaling_table(points, num_bootstrap=0, fit_options=FAST)
+    rep = report.fit_scaling_table(points, num_bootstrap=0)
     assert rep.holdout is not None and rep.holdout.rule == "3 largest by C"
     largest = np.sort(points["C"].to_numpy())[-3:]
     np.testing.assert_allclose(np.sort(rep.holdout.rows["C"].to_numpy()), largest)
@@ -68,7 +63,7 @@ def test_default_holdout_predicts_the_three_largest_compute_runs() -> None:
 
 def test_default_holdout_is_skipped_with_a_note_when_too_few_runs_remain() -> None:
     points = isoflop_points().iloc[::4].reset_index(drop=True)  # 7 runs: 7 - 3 < 5
-    rep = report.fit_scaling_table(points, num_bootstrap=0, fit_options=FAST)
+    rep = report.fit_scaling_table(points, num_bootstrap=0)
     assert rep.holdout is None
     assert rep.holdout_note == ("hold-out check skipped: holding out 3 of 7 runs leaves fewer "
                                 "than the 5 the chinchilla law needs")

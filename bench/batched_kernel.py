@@ -5,8 +5,8 @@ Hoffmann et al. 2022 (arXiv 2203.15556, approach 3), as replicated by Besiroglu 
 
     sum_i w_i Huber_delta(log L_i - LSE(a - alpha log N_i, b - beta log D_i, e)).
 
-One call evaluates many rows; `analysis.laws.chinchilla` and `analysis.laws.bootstrap`
-minimize it with `analysis.laws.batched_bfgs.minimize_batched`.
+One call evaluates many rows; the previous fitter (`bench.batched_fit`) minimized it with
+`bench.batched_bfgs.minimize_batched`. Benchmark code: `analysis/` does not import it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
-#: Hoffmann et al. 2022 Huber delta (approach 3, footnote: delta = 1e-3).
-DEFAULT_DELTA = 1e-3
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Batched BFGS: many independent small minimizations advanced together in numpy.
 
 Each row of the start array is its own problem, and one call of the objective evaluates
-all rows still running. Used by `analysis.laws.chinchilla` (the 4,500-start grid) and
-`analysis.laws.bootstrap` (one row per resample).
+all rows still running. Used by the previous fitter (`bench.batched_fit`: the
+4,500-start grid, and one warm-started row per bootstrap resample).
 """
 
 from __future__ import annotations
