@@ -49,6 +49,7 @@ class TaskData:
     domain_weights: dict[str, float] | None = None  # val/loss weights; None = plain mean
     domain_bytes: dict[str, int] | None = None  # bytes each held-out set's targets cover (text)
     text_sampler: TextSampler | None = None  # training batches of the text task
+    corpus: dict[str, str] | None = None  # text: cache key, corpus hash, Python version (to tag runs with)
 
 
 def _lm_set(tokens: IntArray) -> EvalSet:
@@ -107,6 +108,8 @@ def _text_task(data: DataConfig) -> TaskData:
         domain_weights=text.weights,
         domain_bytes=text.held_out_bytes,
         text_sampler=text.sampler,
+        corpus={"cache_key": text.manifest["key"], "corpus_hash": text.manifest["corpus_hash"],
+                "python": text.manifest["python"]},
     )
 
 

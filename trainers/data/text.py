@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from configs.data import DataConfig
-from trainers.data.text_cache import domain_pool_windows, load_token_bytes, open_stream, prepare_text_data
+from trainers.data.text_cache import domain_pool_windows, load_token_bytes, open_for_trial, open_stream
 
 IntArray = npt.NDArray[np.int64]
 
@@ -133,13 +133,14 @@ class TextData:
 
 
 def load_text_data(data: DataConfig) -> TextData:
-    """Open (building it first if needed, under the cache lock) the token cache of `data`.
+    """Open the token cache of `data` (`open_for_trial`: building it first if needed, under its
+    lock; the driver's pinned entry if the inputs changed since it was prepared).
 
     Each held-out set is every window of the domain's held-out stream (at most
     num_test_tokens bytes of whole documents), loaded into memory; its byte count is the sum
     of the bytes its target tokens cover.
     """
-    info = prepare_text_data(data)
+    info = open_for_trial(data)
     token_bytes = load_token_bytes(info.path)
     pool = domain_pool_windows(data, info.manifest)
     held_out, held_out_bytes, streams = {}, {}, []

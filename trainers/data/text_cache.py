@@ -9,6 +9,7 @@ Layout under the cache folder (`DataConfig.resolved_cache_dir`)::
     <key>/token_bytes.npy        bytes each id covers (bits per byte)
     <key>/tokenizer.json         the trained BPE (bpe only)
     <key>.lock                   held while building
+    pins/<identity>.json         the key last prepared for a data config (see `open_for_trial`)
 
 `key` hashes the inputs' content (`sources.fingerprint`: every input file's SHA-256), the
 domain names, caps and split settings and the tokenizer — not the weights, the sequence
@@ -29,6 +30,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,7 @@ CACHE_FORMAT = 1
 
 LOCK_TIMEOUT_S = 3600.0  # a waiting trial gives up (with a message) after an hour
 MANIFEST = "manifest.json"
+PINS = "pins"  # <cache>/pins/<data identity>.json → the key a driver prepared for it
 
 
 @dataclass(frozen=True)
@@ -85,16 +88,51 @@ def prepare_text_data(data: DataConfig) -> TextCacheInfo:
 
     Call this from the driver before any trial starts: it runs the content checks that the
     schema cannot (a domain empty after filtering, a held-out split or training pool shorter
-    than one sequence) and turns them into config errors while nothing has launched yet.
+    than one sequence) and turns them into config errors while nothing has launched yet. It
+    also pins the entry: trials of this data config then read exactly this corpus, even if an
+    input changes while the sweep runs (`open_for_trial`).
 
     Raises:
         ConfigError: a content problem; the message names the domain, the value and the fix.
     """
     if data.task != "text":
         raise ValueError(f"prepare_text_data needs data.task 'text', got '{data.task}'")
-    root = data.resolved_cache_dir
     prints = [fingerprint(d) for d in data.domains]
-    key = cache_key(data, prints)
+    info = _ensure(data, cache_key(data, prints), prints)
+    _write_pin(data, info.key)
+    return info
+
+
+def open_for_trial(data: DataConfig) -> TextCacheInfo:
+    """The entry a trial reads: the one its inputs hash to, unless they changed since it was pinned.
+
+    If the inputs no longer hash to the pinned entry (a file edited, a package installed —
+    `builtin:licenses` follows the installed distributions — after the driver prepared the
+    cache), the trial reads the pinned entry, so every trial of a sweep sees the same corpus,
+    and warns; run the driver (or `prepare_text_data`) again to adopt the new inputs.
+    """
+    prints = [fingerprint(d) for d in data.domains]
+    key, pinned = cache_key(data, prints), _read_pin(data)
+    if pinned == key:
+        return _ensure(data, key, prints)
+    if pinned is None or not (data.resolved_cache_dir / pinned / MANIFEST).is_file():
+        info = _ensure(data, key, prints)  # no driver prepared it: the first trial builds and pins
+        _write_pin(data, info.key)
+        return info
+    manifest = json.loads((data.resolved_cache_dir / pinned / MANIFEST).read_text())
+    moved = [d["name"] for d, p in zip(manifest["domains"], prints) if d["fingerprint"] != p]
+    warnings.warn(
+        f"text inputs of domain(s) {moved} changed since the token cache {pinned} was prepared; this "
+        "trial reads the prepared corpus (as the sweep's other trials do). Prepare again to use the new inputs",
+        RuntimeWarning, stacklevel=2,
+    )
+    check_fits(data, manifest)
+    return TextCacheInfo(pinned, data.resolved_cache_dir / pinned, False, manifest)
+
+
+def _ensure(data: DataConfig, key: str, prints: list[dict[str, Any]]) -> TextCacheInfo:
+    """The entry `key`, built first (once, under its lock) if no process has built it yet."""
+    root = data.resolved_cache_dir
     entry = root / key
     built = False
     if not (entry / MANIFEST).is_file():
@@ -113,6 +151,25 @@ def prepare_text_data(data: DataConfig) -> TextCacheInfo:
     manifest = json.loads((entry / MANIFEST).read_text())
     check_fits(data, manifest)
     return TextCacheInfo(key, entry, built, manifest)
+
+
+def _pin_path(data: DataConfig) -> Path:
+    identity = json.dumps(data.model_dump(mode="json", include=_KEY_FIELDS), sort_keys=True)
+    return data.resolved_cache_dir / PINS / f"{hashlib.sha256(identity.encode()).hexdigest()[:20]}.json"
+
+
+def _write_pin(data: DataConfig, key: str) -> None:
+    path = _pin_path(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"key": key, "pinned_unix": time.time()}))
+    os.replace(tmp, path)  # atomic: a reader sees the old pin or the new one
+
+
+def _read_pin(data: DataConfig) -> str | None:
+    path = _pin_path(data)
+    key: str | None = json.loads(path.read_text())["key"] if path.is_file() else None
+    return key
 
 
 def prepare_sweep_text_data(datas: Iterable[DataConfig]) -> list[TextCacheInfo]:

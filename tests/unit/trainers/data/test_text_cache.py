@@ -102,8 +102,8 @@ def test_two_processes_building_at_once_build_exactly_once(corpus) -> None:
     assert results[0]["key"] == results[1]["key"]
     builder = next(r["pid"] for r in results if r["built"])
     assert all(r["builder"] == builder for r in results)  # both read the one entry it wrote
-    entries = [p for p in Path(config.resolved_cache_dir).iterdir() if p.is_dir()]
-    assert len(entries) == 1  # no leftover temporary folder
+    entries = [p for p in Path(config.resolved_cache_dir).iterdir() if p.is_dir() and p.name != "pins"]
+    assert [p.name for p in entries] == [results[0]["key"]]  # no leftover temporary folder
 
 
 def test_an_empty_domain_is_a_config_error_naming_it(corpus) -> None:
@@ -148,3 +148,17 @@ def test_a_sweep_prepares_each_corpus_once_and_checks_every_trial(corpus, monkey
     assert len(infos) == len(calls) == 2 and infos[0].key != infos[1].key
     with pytest.raises(ConfigError, match=r"data\.seq_len \(3000\) is larger than the held-out split"):
         text_cache.prepare_sweep_text_data([base, base.model_copy(update={"seq_len": 3000})])
+
+
+def test_trials_keep_reading_the_prepared_corpus_when_an_input_changes_mid_sweep(corpus) -> None:
+    from trainers.data.text_cache import open_for_trial
+
+    config = corpus.config()
+    prepared = prepare_text_data(config)  # the driver, before trials start
+    assert open_for_trial(config).key == prepared.key
+    corpus.write_jsonl(corpus.tmp_path / "web.jsonl", seed=7)  # new texts: as if a package had been installed
+    with pytest.warns(RuntimeWarning, match=r"inputs of domain\(s\) \['web'\] changed since the token cache"):
+        during = open_for_trial(config)
+    assert during.key == prepared.key and not during.built
+    again = prepare_text_data(config)  # the driver of the next sweep adopts the new inputs
+    assert again.built and again.key != prepared.key and open_for_trial(config).key == again.key
