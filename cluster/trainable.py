@@ -15,9 +15,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 from configs import TrialConfig
+from configs import metrics as M
 from trainers.hooks import Report, TrialDiverged
 from trainers.loop import run_trial
 from trainers.tracker import TrackingTarget
@@ -77,9 +79,10 @@ def diverged_metrics(diverged: TrialDiverged) -> dict[str, float]:
 
 
 def _train_or_resume(trial: TrialConfig, report: Report, target: TrackingTarget, earlier: Path | None) -> None:
+    tags = {M.TAG_NODE_ID: ray.get_runtime_context().get_node_id()}  # which node ran this attempt
     checkpoint = tune.get_checkpoint()  # a retry in this session: newer than `earlier`
     if checkpoint is None:
-        run_trial(trial, report, tracking=target, resume_from=earlier)
+        run_trial(trial, report, tracking=target, resume_from=earlier, tags=tags)
         return
     with checkpoint.as_directory() as directory:
-        run_trial(trial, report, tracking=target, resume_from=Path(directory))
+        run_trial(trial, report, tracking=target, resume_from=Path(directory), tags=tags)

@@ -109,6 +109,7 @@ def run_trial(
     resume_from: Path | None = None,
     checkpoint_root: Path | None = None,
     extra_hooks: Sequence[Hook] = (),
+    tags: dict[str, str] | None = None,
 ) -> TrialResult:
     """Train `trial` to completion (or resume it from `resume_from`) and return its result.
 
@@ -122,6 +123,7 @@ def run_trial(
         checkpoint_root: where checkpoints are written (default: a temporary directory,
             removed when the trial ends however it ends).
         extra_hooks: hooks run after evaluation and before logging (`trainers.hooks`).
+        tags: run tags the caller adds on every attempt (e.g. the Ray node that ran it).
 
     Raises:
         TrialDiverged: the loss or a parameter went non-finite (the run is tagged diverged
@@ -129,7 +131,7 @@ def run_trial(
     """
     hooks = default_hooks(trial, report or (lambda metrics, checkpoint: None), extra_hooks)
     with _checkpoint_folder(checkpoint_root) as root:
-        run = _start_run(trial, tracking, resume_from, root)
+        run = _start_run(trial, tracking, resume_from, root, tags or {})
         with _ends_run(run):
             steps_run = train(run, hooks)
             _store_figures(run)
@@ -175,7 +177,8 @@ def _record_divergence(run: TrialRun, diverged: TrialDiverged) -> None:
 
 
 def _start_run(
-    trial: TrialConfig, tracking: TrackingTarget | Tracker | None, resume_from: Path | None, root: Path
+    trial: TrialConfig, tracking: TrackingTarget | Tracker | None, resume_from: Path | None, root: Path,
+    tags: dict[str, str],
 ) -> TrialRun:
     """Data, model, engine, restored state and an open tracked run."""
     _configure_torch(trial)
@@ -187,7 +190,7 @@ def _start_run(
     tracker = _open_tracker(trial, tracking, state.run_id)
     state.run_id = tracker.run_id
     resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
-    log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed})
+    log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed, **tags})
     if state.step == 0:
         tracker.log_metrics(_size_metrics(trial, task), step=0)
     spec = loss_spec(model, trial.optim, task.loss_on)

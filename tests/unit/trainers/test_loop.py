@@ -269,7 +269,8 @@ def test_the_temporary_checkpoint_folder_is_removed_however_the_trial_ends(priva
 
 
 @pytest.mark.usefixtures("no_figures")
-def test_a_given_checkpoint_root_is_the_callers_and_is_kept(tmp_path: Path) -> None:
+def test_a_given_checkpoint_root_is_kept_and_caller_tags_are_set(tmp_path: Path) -> None:
     trial = tiny_trial(train={"num_steps": 10, "eval_every": 5, "checkpoint_every": 5})
-    _, _, recorder = run(trial, tmp_path)
+    _, tracker, recorder = run(trial, tmp_path, tags={M.TAG_NODE_ID: "node-a"})
     assert recorder.checkpoints[5].parent == tmp_path / "ckpt" and recorder.checkpoints[5].is_dir()
+    assert tracker.tags == {**runs.trial_tags(trial), M.TAG_NODE_ID: "node-a"}
