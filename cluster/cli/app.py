@@ -11,6 +11,7 @@ from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_o
 from cluster.cli.fit import fit_app
 from cluster.cli import jobs as jobs_cli
 from cluster.cli.phase import phase
+from cluster.cli.distortion import distortion
 from cluster.tables import make_console, print_results, print_table
 from configs import ConfigError, SweepConfig, load_sweep
 
@@ -97,6 +98,7 @@ def results(
 
 
 app.command()(phase)
+app.command("distortion")(distortion)
 for command in (jobs_cli.submit, jobs_cli.jobs, jobs_cli.status, jobs_cli.logs, jobs_cli.stop):
     app.command()(command)
 

@@ -1,0 +1,40 @@
+"""Tables of the end-of-training probes: rate–distortion and temperature/calibration.
+
+Both read the runs table (the last logged value of each `ratedist/<bits>/<d>` and
+`calibration/…/<d>` key), beside the run's final full-precision distortion `distortion/<d>`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.distortion.data import DistortionData
+from configs import metrics as M
+
+
+def ratedist_table(data: DistortionData) -> pd.DataFrame:
+    """run_id, bits, domain, loss, full (final fp distortion), extra = loss − full."""
+    parsed = [(key, M.parse_ratedist_key(key)) for key in data.runs.columns]
+    keys = [(key, found) for key, found in parsed if found is not None and found[1] in data.domains]
+    rows = []
+    for _, run in data.runs.iterrows():
+        for key, (bits, domain) in keys:
+            if pd.notna(run[key]):
+                full = float(run[M.distortion_key(domain)])
+                rows.append({"run_id": run["run_id"], "bits": bits, "domain": domain, "loss": float(run[key]),
+                             "full": full, "extra": float(run[key]) - full})
+    return pd.DataFrame(rows, columns=["run_id", "bits", "domain", "loss", "full", "extra"])
+
+
+def calibration_table(data: DistortionData) -> pd.DataFrame:
+    """run_id, domain, t_opt, loss_at_t, ece, loss (final distortion at T = 1)."""
+    rows = []
+    for _, run in data.runs.iterrows():
+        for domain in data.domains:
+            key = M.calibration_t_opt_key(domain)
+            if key in run and pd.notna(run[key]):
+                rows.append({"run_id": run["run_id"], "domain": domain, "t_opt": float(run[key]),
+                             "loss_at_t": float(run.get(M.calibration_loss_at_t_key(domain), float("nan"))),
+                             "ece": float(run.get(M.calibration_ece_key(domain), float("nan"))),
+                             "loss": float(run[M.distortion_key(domain)])})
+    return pd.DataFrame(rows, columns=["run_id", "domain", "t_opt", "loss_at_t", "ece", "loss"])
