@@ -91,6 +91,17 @@ def plot_path(found: DistortionPath, data: DistortionData, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _phi_axis(ax: Axes, phi: pd.Series) -> bool:
+    """Log axis of −φ (inverted, so up is still more stable) when φ < 0 spans > 20×; else linear φ."""
+    magnitude = -phi.to_numpy(dtype=np.float64)
+    wide = bool(len(magnitude)) and bool((magnitude > 0).all()) and magnitude.max() / magnitude.min() > 20
+    if wide:
+        ax.set_yscale("log")
+        ax.invert_yaxis()
+        ax.set_ylabel("−φ = relative loss increase (log; up = more stable)")
+    return wide
+
+
 def plot_phi(data: DistortionData, stops: pd.DataFrame, phi_key: str, phi0: float, path: Path) -> Path:
     """φ(t) per run with the step each stopping rule picks, and the threshold φ₀."""
     labels = run_labels(data)
@@ -98,24 +109,25 @@ def plot_phi(data: DistortionData, stops: pd.DataFrame, phi_key: str, phi0: floa
     colors = run_colors(order)
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     history = data.history[data.history[phi_key].notna()] if phi_key in data.history else data.history.iloc[:0]
+    ax.set_ylabel(f"φ ({phi_key})")
+    sign = -1.0 if _phi_axis(ax, history[phi_key]) else 1.0
     for run_id in order:
         run = history[history["run_id"] == run_id].sort_values("step")
-        ax.plot(run["step"], run[phi_key], color=colors[run_id], lw=1.1, label=labels[run_id])
+        if run.empty:
+            continue
+        ax.plot(run["step"], sign * run[phi_key], color=colors[run_id], lw=1.1)
         stop = stops[stops["run_id"] == run_id]
         for rule, (marker, _) in MARKERS.items():
             column = f"{rule}_step"
-            if column in stop and stop[column].notna().all() and len(stop):
+            if column in stop and len(stop) and stop[column].notna().all():
                 step = float(stop[column].iloc[0])
-                nearest = run.iloc[int(np.argmin(np.abs(run["step"].to_numpy() - step)))] if len(run) else None
-                if nearest is not None:
-                    ax.plot(step, nearest[phi_key], marker, color=colors[run_id], ms=8, mec="black", mew=0.5)
-    if np.isfinite(phi0):
-        ax.axhline(phi0, color="red", ls="--", lw=1, label=f"φ₀ = {phi0:.3g}")
+                nearest = run.iloc[int(np.argmin(np.abs(run["step"].to_numpy() - step)))]
+                ax.plot(step, sign * nearest[phi_key], marker, color=colors[run_id], ms=8, mec="black", mew=0.5)
     handles = [Line2D([], [], ls="", marker=m, color="gray", label=text) for m, text in MARKERS.values()]
-    ax.legend(handles=handles + ax.get_legend_handles_labels()[0][-1:], fontsize=7, loc="lower left")
-    ax.set(xscale="log", xlabel="step", ylabel=f"φ ({phi_key})", title="stability φ(t) and where each rule stops")
-    if not history.empty and (history[phi_key] < 0).all():
-        ax.set_yscale("symlog", linthresh=max(1e-3, float(np.abs(history[phi_key]).min())))
+    if np.isfinite(phi0) and (sign > 0 or phi0 < 0):  # a log axis of −φ cannot show φ₀ ≥ 0
+        handles.append(ax.axhline(sign * phi0, color="red", ls="--", lw=1, label=f"φ₀ = {phi0:.3g}"))
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.set(xscale="log", xlabel="step", title="stability φ(t) per run and where each rule stops (colours as in the other figures)")
     return _save(fig, path)
 
 
@@ -127,13 +139,13 @@ def plot_metastable(points: pd.DataFrame, cells: pd.DataFrame, data: DistortionD
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.28 * len(order) + 2.5),
                                       gridspec_kw={"width_ratios": [3, 2]})
     image = left.imshow(grid.to_numpy(), aspect="auto", cmap="magma", interpolation="nearest")
-    inside = (grid.to_numpy() >= phi0).astype(float)
-    left.contour(inside, levels=[0.5], colors="cyan", linewidths=1.2)
+    rows, columns = np.nonzero(grid.to_numpy() >= phi0)
+    left.plot(columns, rows, "o", color="cyan", ms=4, ls="")
     left.set_yticks(range(len(order)), [labels[r] for r in order], fontsize=6)
     steps = list(grid.columns)
     ticks = sorted(set(np.linspace(0, len(steps) - 1, min(len(steps), 8)).round().astype(int)))
     left.set_xticks(ticks, [str(int(steps[i])) for i in ticks], fontsize=7)
-    left.set(xlabel="step", title=f"φ per (run, step); cyan = boundary of Φ (φ ≥ {phi0:.3g})")
+    left.set(xlabel="step", title=f"φ per (run, step); cyan dot = in Φ (φ ≥ {phi0:.3g})")
     fig.colorbar(image, ax=left, label="φ")
     _cell_heatmap(right, cells, data.axes)
     return _save(fig, path)
