@@ -27,8 +27,8 @@ def tiny_trial(**eval_section: Any) -> TrialConfig:
 def test_default_probes_follow_evaluation_and_can_be_turned_off() -> None:
     hooks = default_hooks(tiny_trial(), lambda metrics, checkpoint: None)
     names = [(h.name, h.every, h.at_last_step) for h in hooks]
-    assert names[1:6] == [("evaluate", 4, True), ("phi_weight", 4, True), ("phi_input", 4, True),
-                          ("calibration", 1, True), ("rate-distortion", 10, True)]
+    assert names[1:7] == [("evaluate", 4, True), ("held-out divergence", 4, True), ("phi_weight", 4, True),
+                          ("phi_input", 4, True), ("calibration", 1, True), ("rate-distortion", 10, True)]
     off = tiny_trial(phi_weight_every=0, phi_input_every=0, calibration_at_last_step=False, ratedist_bits=[])
     assert probe_hooks(off) == []
     assert [h.every for h in probe_hooks(tiny_trial(phi_weight_every=3, phi_input_every=0,
