@@ -9,7 +9,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from configs.data import DataConfig
+from configs.data import DataConfig, DomainConfig, TokenizerConfig
+from configs.eval import EvalConfig
 from configs.schema import (
     InitConfig,
     ModelConfig,
@@ -24,7 +25,10 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("init", InitConfig),
     ("optim", OptimConfig),
     ("data", DataConfig),
+    ("data.tokenizer (task: text)", TokenizerConfig),
+    ("data.domains[] (task: text)", DomainConfig),
     ("train", TrainConfig),
+    ("eval (probes)", EvalConfig),
     ("resources", ResourcesConfig),
     ("tracking", TrackingConfig),
 )

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from configs import ConfigError, parse_sweep
+from configs import ConfigError, TrialConfig, parse_sweep
 from configs.yaml_io import parse_yaml
 
 VALID: dict[str, Any] = {
@@ -64,7 +64,8 @@ def mutants(draw: st.DrawFn) -> tuple[str, str]:
     kind = draw(st.sampled_from(["unknown", "type", "range", "cross", "duplicate"]))
     section, field, wrong_type, out_of_range = draw(st.sampled_from(FIELDS))
     if kind == "unknown":
-        key = draw(KEY_NAMES.filter(lambda k: k not in {f for _, f, _, _ in FIELDS}))
+        real = TrialConfig.model_fields[section].annotation.model_fields  # type: ignore[union-attr]
+        key = draw(KEY_NAMES.filter(lambda k: k not in real))
         sweep = _merged({section: {key: 1}})
         return yaml.safe_dump(sweep), f"base.{section}.{key}"
     if kind in ("type", "range"):

@@ -140,5 +140,5 @@ def test_missing_name(tmp_path: Path) -> None:
 
 def test_grid_error_in_a_file(tmp_path: Path) -> None:
     path = write(tmp_path, TINY_SWEEP.replace("init.rate:", "init.rat:"))
-    with pytest.raises(ConfigError, match=r"grid key 'init\.rat' is not a config field; fields of 'init': rate, std"):
+    with pytest.raises(ConfigError, match=r"grid key 'init\.rat' is not a config field; fields of 'init': rate, scheme, std"):
         load_sweep(path)
