@@ -5,7 +5,8 @@ held-out domains of the trial's task. DESIGN.md ("Definitions") defines the quan
 
 * **Weight stability** `stability/phi_weight`: φ = −(L_noisy − L)/L averaged over k draws,
   where every weight matrix W gets Gaussian noise of std ε·‖W‖_F/√numel(W) and L is the
-  weighted mean held-out loss on a fixed subset of each domain.
+  weighted mean held-out loss on a fixed subset of each domain. The draws come in
+  antithetic pairs (+Z, −Z), which cancels the first-order term of each pair's ΔL.
 * **Input stability** `stability/phi_input`: the same, with a fraction p of the input
   tokens replaced by uniformly random tokens instead of perturbing the weights.
 * **Rate–distortion** (last step): per-domain held-out loss with every weight matrix
@@ -39,10 +40,10 @@ class EvalConfig(FrozenModel):
         description="Weight-perturbation stability every this many steps and at the last step; null = train.eval_every; 0 = off.",
     )
     phi_weight_epsilon: float = Field(
-        0.05, gt=0,
+        0.1, gt=0,
         description="ε: each weight matrix W gets Gaussian noise of std ε·‖W‖_F/√numel(W).",
     )
-    phi_weight_draws: int = Field(2, ge=1, description="k: noise draws averaged per weight-stability probe.")
+    phi_weight_draws: int = Field(2, ge=1, description="k: noise draws averaged per weight-stability probe, in antithetic pairs (+Z, −Z).")
     phi_input_every: int | None = Field(
         None, ge=0,
         description="Input-perturbation stability every this many steps and at the last step; null = train.eval_every; 0 = off.",

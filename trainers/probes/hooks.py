@@ -16,7 +16,7 @@ from configs.eval import EvalConfig
 from trainers.hooks import Hook, StepInfo
 from trainers.probes.calibration import calibration
 from trainers.probes.quantize import rate_distortion
-from trainers.probes.stability import phi_input, phi_weight
+from trainers.probes.stability import antithetic_draws, phi_input, phi_weight
 from trainers.probes.subsets import ProbeSubsets, eval_mode, seed_of
 
 ProbeFn = Callable[[StepInfo], None]
@@ -33,9 +33,10 @@ def weight_probe(cfg: EvalConfig, subsets: ProbeSubsets) -> ProbeFn:
 
     def probe(info: StepInfo) -> None:
         run = info.run
-        seeds = _draw_seeds(info, cfg, WEIGHT_STREAM, cfg.phi_weight_draws)
+        pairs = _draw_seeds(info, cfg, WEIGHT_STREAM, (cfg.phi_weight_draws + 1) // 2)
+        draws = antithetic_draws(pairs, cfg.phi_weight_draws)
         info.metrics[M.PHI_WEIGHT] = phi_weight(
-            run.model, run.task, subsets.of(run.task), run.device, cfg.phi_weight_epsilon, seeds)
+            run.model, run.task, subsets.of(run.task), run.device, cfg.phi_weight_epsilon, draws)
 
     return probe
 

@@ -11,6 +11,7 @@ from trainers.data.tasks import build_task
 from trainers.model import build_model
 from trainers.probes.stability import (
     add_weight_noise,
+    antithetic_draws,
     phi_input,
     phi_weight,
     replace_tokens,
@@ -30,9 +31,10 @@ def test_phi_of_a_linear_least_squares_model_matches_its_closed_form() -> None:
         E[ΔL] = (ε² ‖W‖²_F / (m d)) · (m/2) · mean_i ‖x_i‖² = ε² ‖W‖²_F mean_i ‖x_i‖² / (2d),
 
     and E[φ] = −E[ΔL]/L(W). Averaged over k draws, φ has the standard error of the draws'
-    mean; the test asks for agreement within 4 of those. Targets sit close to W x (small
-    residuals), so the cross term, whose variance grows with the residuals, does not drown
-    the σ² term in noise.
+    mean; the test asks for agreement within 4 of those, for independent draws and for
+    antithetic pairs (+Z, −Z), whose pair mean loses the cross term entirely:
+    ½[L(W + σZ) + L(W − σZ)] − L(W) = (σ²/2n) Σ_i ‖Z x_i‖². Targets sit close to W x (small
+    residuals) so that the independent draws' cross term does not drown the σ² term.
     """
     gen = torch.Generator().manual_seed(0)
     n, d, m = 64, 5, 3
@@ -44,15 +46,41 @@ def test_phi_of_a_linear_least_squares_model_matches_its_closed_form() -> None:
     def loss() -> float:
         return float(0.5 * ((model(x) - y) ** 2).sum(1).mean())
 
-    epsilon, num_draws = 0.3, 400
+    epsilon, num_pairs = 0.3, 200
     clean = loss()
     expected_rise = epsilon**2 * float(model.weight.pow(2).sum()) * float(x.pow(2).sum(1).mean()) / (2 * d)
-    draws = [-weight_noise_phi(model, loss, epsilon, [seed]) * clean for seed in range(num_draws)]
-    stderr = np.std(draws) / np.sqrt(num_draws)
-    phi = weight_noise_phi(model, loss, epsilon, list(range(num_draws)))
-    assert phi == pytest.approx(-np.mean(draws) / clean, rel=1e-9)  # k draws are averaged
-    assert abs(np.mean(draws) - expected_rise) < 4 * stderr
-    assert stderr < 0.05 * expected_rise  # the check is tight, not vacuous
+    # independent draws: every draw's own ΔL, mean within 4 standard errors of the closed form
+    plain = [-weight_noise_phi(model, loss, epsilon, [(seed, 1.0)]) * clean for seed in range(2 * num_pairs)]
+    assert abs(np.mean(plain) - expected_rise) < 4 * np.std(plain) / np.sqrt(len(plain))
+    # antithetic pairs: the pair means are iid, and far less spread (the cross term cancels)
+    pairs = [-weight_noise_phi(model, loss, epsilon, antithetic_draws([seed], 2)) * clean for seed in range(num_pairs)]
+    stderr = np.std(pairs) / np.sqrt(num_pairs)
+    assert abs(np.mean(pairs) - expected_rise) < 4 * stderr
+    assert stderr < 0.05 * expected_rise  # tight: the check is not vacuous
+    phi = weight_noise_phi(model, loss, epsilon, antithetic_draws(list(range(num_pairs)), 2 * num_pairs))
+    assert phi == pytest.approx(-np.mean(pairs) / clean, rel=1e-9)  # the k draws are averaged
+
+
+def test_antithetic_pairs_remove_the_first_order_noise() -> None:
+    """Far from the least-squares optimum the cross term σ·gᵀZ dominates one draw's ΔL; a pair
+    (+Z, −Z) cancels it, so its mean spreads far less than the mean of two independent draws."""
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(64, 5, generator=gen), torch.randn(64, 3, generator=gen)
+    model = torch.nn.Linear(5, 3, bias=False).requires_grad_(False)
+    model.weight.copy_(torch.randn(3, 5, generator=gen))
+
+    def loss() -> float:
+        return float(0.5 * ((model(x) - y) ** 2).sum(1).mean())
+
+    two_plain = [weight_noise_phi(model, loss, 0.1, [(2 * s, 1.0), (2 * s + 1, 1.0)]) for s in range(100)]
+    one_pair = [weight_noise_phi(model, loss, 0.1, antithetic_draws([s], 2)) for s in range(100)]
+    assert np.std(one_pair) < 0.2 * np.std(two_plain)
+
+
+def test_antithetic_draws() -> None:
+    assert antithetic_draws([7, 9], 3) == [(7, 1.0), (7, -1.0), (9, 1.0)]
+    with pytest.raises(ValueError, match="4 draws need 2 pair seeds, got 1"):
+        antithetic_draws([7], 4)
 
 
 def test_weight_noise_has_std_epsilon_times_rms_per_matrix() -> None:
@@ -81,8 +109,8 @@ def test_probes_restore_every_parameter_bit_exactly_and_are_deterministic() -> N
     model.train()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     sets = ProbeSubsets(32, seed=1).of(task)  # type: ignore[arg-type]
-    first = phi_weight(model, task, sets, "cpu", 0.3, [5, 6])  # type: ignore[arg-type]
-    second = phi_weight(model, task, sets, "cpu", 0.3, [5, 6])  # type: ignore[arg-type]
+    first = phi_weight(model, task, sets, "cpu", 0.3, antithetic_draws([5], 2))  # type: ignore[arg-type]
+    second = phi_weight(model, task, sets, "cpu", 0.3, antithetic_draws([5], 2))  # type: ignore[arg-type]
     phi_input(model, task, sets, "cpu", 0.5, [7])  # type: ignore[arg-type]
     for name, p in model.named_parameters():
         assert torch.equal(p, before[name]), name
@@ -100,7 +128,7 @@ def test_weights_are_restored_when_the_loss_raises() -> None:
         return 1.0
 
     with pytest.raises(RuntimeError, match="evaluation failed"):
-        weight_noise_phi(model, broken, 0.5, [0])
+        weight_noise_phi(model, broken, 0.5, [(0, 1.0)])
     assert torch.equal(model.weight, before)
 
 
