@@ -119,10 +119,22 @@ class OptimConfig(FrozenModel):
     beta1: float = Field(0.9, ge=0, lt=1, description="Adam β₁.")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam β₂.")
     warmup_steps: int = Field(100, ge=0, description="Linear warm-up steps from 0 to lr.")
-    schedule: Literal["cosine", "linear", "constant"] = Field(
-        "cosine", description="Decay after warm-up, down to min_lr_ratio·lr at the last step."
+    schedule: Literal["cosine", "linear", "constant", "wsd"] = Field(
+        "cosine",
+        description=(
+            "Decay after warm-up, down to min_lr_ratio·lr at the last step. `wsd` (warm-up, "
+            "stable, decay): lr stays at its peak, then decays linearly over the last "
+            "cooldown_fraction of the run (trainers/schedule.py)."
+        ),
     )
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final lr as a fraction of lr.")
+    cooldown_fraction: float = Field(
+        0.2, gt=0, lt=1,
+        description=(
+            "`wsd` only: share of a run's steps spent in its final linear decay; each cool-down "
+            "branch of `train.cooldowns` decays over the same share of its own length."
+        ),
+    )
     grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip; 0 disables.")
 
 
@@ -143,6 +155,29 @@ class TrainConfig(FrozenModel):
         "auto", description="`auto`: bf16 on CUDA, fp32 on CPU (bf16 is slower on CPU)."
     )
     num_threads: int = Field(1, ge=1, description="torch intra-op threads per trial (CPU).")
+    cooldowns: list[float] = Field(
+        default_factory=list,
+        description=(
+            "`optim.schedule: wsd` only: fractions of num_steps, in (0, 1), increasing, at which "
+            "a cool-down branch ends; each branch is logged as a run of its own with D = "
+            "fraction·num_tokens (trainers/cooldown.py)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _cooldowns_increasing_fractions(self) -> TrainConfig:
+        for fraction in self.cooldowns:
+            if not 0 < fraction < 1:
+                raise ValueError(
+                    f"train.cooldowns ({self.cooldowns}) holds {fraction}, outside (0, 1); list "
+                    "fractions of num_steps strictly between 0 and 1 (the run's own end is 1)"
+                )
+        if any(b <= a for a, b in zip(self.cooldowns, self.cooldowns[1:])):
+            raise ValueError(
+                f"train.cooldowns ({self.cooldowns}) must be strictly increasing; write them "
+                f"sorted without repeats, e.g. {sorted(set(self.cooldowns))}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_arithmetic(self) -> TrainConfig:
@@ -196,10 +231,55 @@ class TrialConfig(FrozenModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _cooldowns_need_wsd(self) -> TrialConfig:
+        if self.train.cooldowns and self.optim.schedule != "wsd":
+            raise ValueError(
+                f"train.cooldowns ({self.train.cooldowns}) need optim.schedule: wsd (got "
+                f"'{self.optim.schedule}'): a branch must leave a stable lr; set schedule: wsd "
+                "or remove cooldowns"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cooldowns_in_stable_phase(self) -> TrialConfig:
+        stable_end = self.train.num_steps - wsd_decay_steps(self.train.num_steps, self.optim.cooldown_fraction)
+        previous = self.optim.warmup_steps - 1
+        for fraction, (start, end) in zip(self.train.cooldowns, self.cooldown_branches):
+            if start < self.optim.warmup_steps or start >= stable_end or start <= previous:
+                raise ValueError(
+                    f"train.cooldowns: the branch ending at {fraction}·num_steps (step {end}) starts "
+                    f"at step {start}, outside the stable phase [optim.warmup_steps "
+                    f"({self.optim.warmup_steps}), {stable_end}) or not after the previous branch; "
+                    "raise that fraction, lower warmup_steps or optim.cooldown_fraction, or drop it"
+                )
+            previous = start
+        return self
+
+    @property
+    def cooldown_branches(self) -> list[tuple[int, int]]:
+        """(start step, end step) of each cool-down branch of `train.cooldowns`.
+
+        A branch ending at fraction f ends at step e = round(f·num_steps) and decays over the
+        last `wsd_decay_steps(e, optim.cooldown_fraction)` of them, so it starts (leaves the
+        stable phase) at e minus that: it is the run a `wsd` trial of e steps would have been.
+        """
+        ends = [round(f * self.train.num_steps) for f in self.train.cooldowns]
+        return [(end - wsd_decay_steps(end, self.optim.cooldown_fraction), end) for end in ends]
+
     @property
     def config_hash(self) -> str:
-        """SHA-256 of the training content (everything but the sweep name)."""
+        """SHA-256 of the training content (everything but the sweep name).
+
+        `optim.cooldown_fraction` counts only under `wsd` and `train.cooldowns` only when set,
+        so trials written before those fields existed keep their hash (and a rerun of their
+        sweep still skips them).
+        """
         content = self.model_dump(mode="json", exclude={"sweep"})
+        if self.optim.schedule != "wsd":
+            del content["optim"]["cooldown_fraction"]
+        if not self.train.cooldowns:
+            del content["train"]["cooldowns"]
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
     @property
@@ -238,6 +318,11 @@ class TrialConfig(FrozenModel):
     def flat_params(self) -> dict[str, Any]:
         """Dotted-path view of the config, for MLflow params and results tables."""
         return flatten(self.model_dump(mode="json"))
+
+
+def wsd_decay_steps(num_steps: int, cooldown_fraction: float) -> int:
+    """Steps of a `wsd` run's final decay: round(cooldown_fraction·num_steps), at least 1."""
+    return max(round(cooldown_fraction * num_steps), 1)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -5,7 +5,7 @@ after every step it runs, in list order, each `Hook(every, fn)` that is due. The
 (`default_hooks`) is: divergence check of the train loss and parameters (every step),
 evaluation (`train.eval_every`), divergence check of the held-out loss (`train.eval_every`),
 the probes of `trial.eval` (`trainers.probes`), any extra hooks, logging (every step that
-produced metrics), checkpoint (`train.checkpoint_every`), report to the caller
+produced metrics), the cool-down branches of a `wsd` trial (`trainers.cooldown`), checkpoint (`train.checkpoint_every`), report to the caller
 (`train.eval_every`). A hook reads the run through a `StepInfo` and writes this step's
 metrics into `info.metrics`; the logging hook sends them to the tracker before the
 checkpoint hook saves (so a checkpoint never runs ahead of the log), and the report hook
@@ -255,7 +255,8 @@ def default_hooks(trial: TrialConfig, report: Report, extra: Sequence[Hook] = ()
     The probes of `trial.eval` (`trainers.probes`) follow evaluation and its divergence
     check (no probe runs on a model whose held-out loss is already NaN), before `extra`.
     """
-    from trainers.probes import probe_hooks  # here: trainers.probes builds on this module's Hook
+    from trainers.cooldown import cooldown_hooks  # here: both build on this module's Hook
+    from trainers.probes import probe_hooks
 
     train = trial.train
     return [
@@ -265,6 +266,7 @@ def default_hooks(trial: TrialConfig, report: Report, extra: Sequence[Hook] = ()
         *probe_hooks(trial),
         *extra,
         Hook(1, log_metrics, name="log"),
+        *cooldown_hooks(trial),  # before the checkpoint: a crash in a branch replays it
         Hook(train.checkpoint_every, save_step_checkpoint, at_last_step=False, name="checkpoint"),
         Hook(train.eval_every, reporter(report), name="report"),
     ]

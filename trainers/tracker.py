@@ -68,6 +68,7 @@ class InMemoryTracker:
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)  # file names (the files may be temporary)
+    branches: list[InMemoryTracker] = field(default_factory=list)  # runs opened beside this one (cool-downs)
     last_logged_step: int = -1
     status: str = "RUNNING"
 
@@ -135,6 +136,7 @@ class MlflowTracker:
         if self._client.get_run(run_id).info.status != "RUNNING":  # a retry: FAILED before
             self._client.update_run(run_id, status="RUNNING")
         self.run_id = run_id
+        self.target = target  # where sibling runs (cool-down branches) are opened
         self.last_logged_step = self._max_logged_step()
 
     def _unfinished_run(self, experiment_id: str, identity: dict[str, str] | None) -> str | None:

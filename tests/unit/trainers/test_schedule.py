@@ -66,3 +66,38 @@ def test_warmup_one_step_before_the_last() -> None:
     optim = OptimConfig(lr=1.0, warmup_steps=4, schedule="linear", min_lr_ratio=0.5)
     assert [lr_at(s, optim, 5) for s in range(5)] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0])
     assert lr_at(5, optim, 5) == pytest.approx(0.5)
+
+
+# --- wsd: warm-up 3, 10 steps, cooldown_fraction 0.3 → decay over the last k = 3 steps (7, 8, 9),
+# lr − 0.9·(step − 6)/3: 0.7, 0.4, 0.1. Steps 3..6 hold the peak (stable phase).
+WSD_CASES = [
+    # (num_steps, cooldown_fraction, expected lr for every step)
+    (10, 0.3, WARMUP + [1.0, 1.0, 1.0, 1.0, 0.7, 0.4, 0.1]),
+    # k = round(0.2·10) = 2: steps 8, 9 → 1 − 0.45, 1 − 0.9.
+    (10, 0.2, WARMUP + [1.0, 1.0, 1.0, 1.0, 1.0, 0.55, 0.1]),
+    # k = round(0.04·10) = 0 → clamped to 1: only the last step decays, straight to min lr.
+    (10, 0.04, WARMUP + [1.0] * 6 + [0.1]),
+    # A cool-down branch ending at step 6 of a longer run: its own 6-step wsd schedule,
+    # k = round(0.5·6) = 3 → steps 3, 4, 5 at 0.7, 0.4, 0.1.
+    (6, 0.5, WARMUP + [0.7, 0.4, 0.1]),
+]
+
+
+@pytest.mark.parametrize(("num_steps", "cooldown_fraction", "expected"), WSD_CASES)
+def test_wsd_every_step(num_steps: int, cooldown_fraction: float, expected: list[float]) -> None:
+    optim = OptimConfig(lr=1.0, warmup_steps=3, schedule="wsd", min_lr_ratio=0.1, cooldown_fraction=cooldown_fraction)
+    got = [lr_at(step, optim, num_steps) for step in range(num_steps)]
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_wsd_stays_at_min_lr_after_the_last_step() -> None:
+    optim = OptimConfig(lr=2e-3, warmup_steps=3, schedule="wsd", min_lr_ratio=0.1, cooldown_fraction=0.3)
+    assert [lr_at(s, optim, 10) for s in (9, 10, 50)] == pytest.approx([2e-4] * 3)
+
+
+def test_wsd_branch_shares_the_stable_prefix() -> None:
+    # A branch ending at step 40 of a 100-step run follows the run's lr until it starts.
+    optim = OptimConfig(lr=1.0, warmup_steps=5, schedule="wsd", min_lr_ratio=0.0, cooldown_fraction=0.25)
+    start = 40 - 10  # k = round(0.25·40) = 10
+    assert [lr_at(s, optim, 40) for s in range(start)] == [lr_at(s, optim, 100) for s in range(start)]
+    assert lr_at(start, optim, 40) == pytest.approx(0.9) and lr_at(39, optim, 40) == 0.0
