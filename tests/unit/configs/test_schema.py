@@ -66,7 +66,7 @@ INVALID_SWEEPS = {
     ),
     "unknown schedule": (
         sweep(base={"optim": {"schedule": "step"}}),
-        [r"base\.optim\.schedule = 'step'", r"'cosine', 'linear' or 'constant'"],
+        [r"base\.optim\.schedule = 'step'", r"'cosine', 'linear', 'constant' or 'wsd'"],
     ),
     "checkpoint_every not a multiple of eval_every": (
         sweep(base={"train": {"eval_every": 100, "checkpoint_every": 250}}),
