@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -221,6 +222,28 @@ class TrialConfig(FrozenModel):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _steps_from_token_budget(cls, raw: Any) -> Any:
+        """Given `data.num_train_tokens` and no `train.num_steps`, train on that budget.
+
+        num_steps = ⌈num_train_tokens / (batch_size · seq_len)⌉, one pass over the training
+        pool, so a data ladder is one grid key: ``data.num_train_tokens: [1e6, 2e6, 4e6]``.
+        The derived value is written into the config, so D (logged) is exact and the trial id
+        is the same however the config is given afterwards.
+        """
+        if not isinstance(raw, dict):
+            return raw
+        data, train = raw.get("data"), raw.get("train") or {}
+        if not isinstance(data, dict) or data.get("num_train_tokens") is None or not isinstance(train, dict):
+            return raw
+        if "num_steps" in train:
+            return raw
+        batch = int(train.get("batch_size", TrainConfig.model_fields["batch_size"].default))
+        seq_len = int(data.get("seq_len", DataConfig.model_fields["seq_len"].default))
+        steps = math.ceil(float(data["num_train_tokens"]) / (batch * seq_len))
+        return {**raw, "train": {**train, "num_steps": max(steps, 1)}}
 
     @model_validator(mode="after")
     def _warmup_within_run(self) -> TrialConfig:
