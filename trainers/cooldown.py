@@ -193,6 +193,8 @@ def _finished_in_mlflow(parent: MlflowTracker, identity: dict[str, str]) -> bool
 
     client = MlflowClient(tracking_uri=parent.target.uri)
     experiment = client.get_experiment_by_name(parent.target.experiment)
+    if experiment is None:  # the parent's run lives there, so it cannot be missing
+        raise RuntimeError(f"MLflow experiment '{parent.target.experiment}' vanished from {parent.target.uri}")
     found = client.search_runs([experiment.experiment_id], runs.trial_filter(identity, finished=True), max_results=1)
     return bool(found)
 

@@ -5,8 +5,8 @@ after every step it runs, in list order, each `Hook(every, fn)` that is due. The
 (`default_hooks`) is: divergence check of the train loss and parameters (every step),
 evaluation (`train.eval_every`), divergence check of the held-out loss (`train.eval_every`),
 the probes of `trial.eval` (`trainers.probes`), any extra hooks, logging (every step that
-produced metrics), the cool-down branches of a `wsd` trial (`trainers.cooldown`), checkpoint (`train.checkpoint_every`), report to the caller
-(`train.eval_every`). A hook reads the run through a `StepInfo` and writes this step's
+produced metrics), the cool-down branches of a `wsd` trial (`trainers.cooldown`), checkpoint
+(`train.checkpoint_every`), report to the caller (`train.eval_every`). A hook reads the run through a `StepInfo` and writes this step's
 metrics into `info.metrics`; the logging hook sends them to the tracker before the
 checkpoint hook saves (so a checkpoint never runs ahead of the log), and the report hook
 hands metrics and checkpoint to the caller (Ray Tune).
