@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from analysis.distortion.data import DistortionData  # noqa: E402
 from analysis.distortion.trajectories import DistortionPath, principal_components  # noqa: E402
@@ -45,6 +46,19 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def _no_minor_labels(ax: Axes) -> None:
+    """Log axes labelled at 1, 2, 5 × 10^k in plain numbers.
+
+    Matplotlib's default labels minor ticks on axes spanning less than a decade, and those
+    labels overlap; with no labels at all such an axis would carry no number.
+    """
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() == "log":
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.set_minor_formatter(NullFormatter())
+
+
 def _legend(fig: Figure, ax: Axes, num_runs: int) -> None:
     if num_runs <= 16:  # past that a legend hides the figure; the CSV names every run
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -56,7 +70,8 @@ def plot_trajectories(traj: pd.DataFrame, data: DistortionData, path: Path, colu
     order = sorted(labels, key=labels.__getitem__)
     colors = run_colors(order)
     domains = list(dict.fromkeys(traj["domain"]))
-    fig, axes = plt.subplots(1, len(domains), figsize=(4.2 * len(domains) + 2, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(domains), figsize=(4.2 * len(domains) + 2, 3.6), squeeze=False,
+                             layout="constrained")
     for ax, domain in zip(axes[0], domains):
         part = traj[traj["domain"] == domain]
         for run_id in order:
@@ -66,6 +81,7 @@ def plot_trajectories(traj: pd.DataFrame, data: DistortionData, path: Path, colu
                 ax.plot(run["step"], values, color=colors[run_id], lw=1.2, label=labels[run_id])
         ax.set(xscale="log", yscale="log", xlabel="step",
                ylabel="D − H (nats)" if column == "excess" else "D (nats/token)", title=domain)
+        _no_minor_labels(ax)
     _legend(fig, axes[0][-1], len(order))
     fig.suptitle("excess distortion D_i − H_i per run" if column == "excess" else "distortion D_i(t) per run", fontsize=10)
     return _save(fig, path)
@@ -87,6 +103,7 @@ def plot_path(found: DistortionPath, data: DistortionData, path: Path) -> Path:
     ax.set(xlabel=found.x_label, ylabel=found.y_label, title="training paths in distortion space (○ start, ■ end)")
     if not found.x_label.startswith("PC"):
         ax.set(xscale="log", yscale="log")
+        _no_minor_labels(ax)
     _legend(fig, ax, len(order))
     return _save(fig, path)
 
@@ -128,6 +145,7 @@ def plot_phi(data: DistortionData, stops: pd.DataFrame, phi_key: str, phi0: floa
         handles.append(ax.axhline(sign * phi0, color="red", ls="--", lw=1, label=f"φ₀ = {phi0:.3g}"))
     ax.legend(handles=handles, fontsize=7, loc="best")
     ax.set(xscale="log", xlabel="step", title="stability φ(t) per run and where each rule stops (colours as in the other figures)")
+    _no_minor_labels(ax)
     return _save(fig, path)
 
 
