@@ -32,7 +32,9 @@ SHORT_NAMES = {"init.rate": "γ", "init.std": "σ", "optim.weight_decay": "λ", 
 
 def make_console() -> Console:
     """A console that does not wrap at 80 columns when writing to a log file or CI."""
-    return Console(width=None if sys.stdout.isatty() else 160)
+    # soft_wrap: a message is one line however long (a log or CI must not split an error);
+    # tables still fit their width.
+    return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 
 
 def _cell(value: Any) -> str:

@@ -20,6 +20,7 @@ from configs import metrics as M
 
 ROOT = Path(__file__).resolve().parents[3]
 HEAVY = ("torch", "deepspeed", "ray")
+HEAVY_FOR_A_BAD_CONFIG = HEAVY + ("mlflow",)
 
 BAD_SWEEP = "name: bad\nbase:\n  model: {d_modle: 64}\n"
 
@@ -35,8 +36,8 @@ print(json.dumps({{"code": result.exit_code, "heavy": heavy, "output": result.ou
 """
 
 
-def probe(args: list[str]) -> dict[str, object]:
-    code = PROBE.format(heavy=HEAVY)
+def probe(args: list[str], heavy: tuple[str, ...] = HEAVY) -> dict[str, object]:
+    code = PROBE.format(heavy=heavy)
     out = subprocess.run([sys.executable, "-c", code, json.dumps(args)], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -77,7 +78,10 @@ def test_a_bad_config_fails_in_under_a_second_without_side_effects(command: str,
     assert "Traceback" not in out.stdout + out.stderr
     assert len(out.stdout.strip().splitlines()) <= 2
     assert not workdir.exists()  # nothing created, nothing launched
-    assert seconds < 1.5, f"{command} took {seconds:.2f} s (target < 1 s; 0.5 s slack for a loaded machine)"
+    # < 1 s on a quiet machine (README); the bound leaves room for a loaded one. What makes it
+    # fast is checked exactly: the config is rejected before Ray, MLflow or torch load.
+    assert seconds < 3.0, f"{command} took {seconds:.2f} s"
+    assert probe(args, HEAVY_FOR_A_BAD_CONFIG)["heavy"] == []
 
 
 def test_reading_an_empty_workdir_creates_no_store(tmp_path: Path) -> None:
