@@ -169,8 +169,8 @@ def bootstrap_warm_start(result: FitResult, n: FloatArray, d: FloatArray, loss: 
     clock = time.perf_counter()
     design = ChinchillaDesign.build(n, d, loss, np.float64)
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n.size, np.full(n.size, 1.0 / n.size), size=num_resamples)
-    counts = counts.astype(np.float64)[:, design.order]  # the kernel's stored point order
+    drawn = rng.multinomial(n.size, np.full(n.size, 1.0 / n.size), size=num_resamples)
+    counts = drawn.astype(np.float64)[:, design.order]  # the kernel's stored point order
     p = result.params
     theta = np.array([np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]])
     x0 = np.repeat(design.to_internal(theta), num_resamples, axis=0)

@@ -30,6 +30,10 @@ from analysis.laws.search import DEFAULT_GRID, SearchGrid, grid_starts
 #: Problems searched together: a block of bootstrap resamples keeps the (rows, points, 5)
 #: Jacobians at a few tens of MB (measured no slower than one block of 1,000 at 240 points).
 BLOCK_PROBLEMS = 250
+#: Newton converges in ~10-40 steps on real ladders; on tiny or near-degenerate data
+#: (8-15 runs, an exponent near 0) with most residuals outside the Huber band the objective
+#: is nearly piecewise linear and steps cross one kink at a time: up to ~600 were needed.
+MAX_NEWTON_ITER = 1000
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,8 @@ def _fit_block(design: Design, loss: FloatArray, weights: FloatArray | None, del
     starts, problem = grid_starts(design, loss, weights, grid)
     row_w = None if weights is None else weights[problem]
     result = minimize_newton(
-        lambda x, ids: evaluate(x, design, None if row_w is None else row_w[ids], delta), starts)
+        lambda x, ids: evaluate(x, design, None if row_w is None else row_w[ids], delta), starts,
+        max_iter=MAX_NEWTON_ITER)
     num_problems = 1 if weights is None else weights.shape[0]
     order = np.lexsort((result.f, problem))  # by problem, best first within each
     first = order[np.r_[True, problem[order][1:] != problem[order][:-1]]]

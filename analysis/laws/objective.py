@@ -127,9 +127,13 @@ class Evaluation:
 def _softmax_terms(theta: FloatArray, design: Design, cols: IntArray
                    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per (row, point): the three LSE weights p_k and the log prediction LSE(u)."""
-    u1 = theta[:, cols[:, 0]] - theta[:, -2:-1] * design.z_n  # (S, P)
-    u2 = theta[:, cols[:, 1]] - theta[:, -1:] * design.z_d
-    u3 = theta[:, cols[:, 2]]
+    if design.num_groups == 1:  # one coefficient each: broadcast instead of gathering
+        a, b, e = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
+    else:
+        a, b, e = theta[:, cols[:, 0]], theta[:, cols[:, 1]], theta[:, cols[:, 2]]
+    u1 = a - theta[:, -2:-1] * design.z_n  # (S, P)
+    u2 = b - theta[:, -1:] * design.z_d
+    u3 = np.broadcast_to(e, u1.shape)
     top = np.maximum(np.maximum(u1, u2), u3)  # the LSE shift: no exp() overflows
     t1, t2, t3 = np.exp(u1 - top), np.exp(u2 - top), np.exp(u3 - top)
     total = t1 + t2 + t3

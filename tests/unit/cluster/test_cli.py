@@ -132,3 +132,15 @@ def test_fit_density_catalog_recovers_a_known_doubling_time(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert "doubling time 12.0 months" in result.output
     assert (tmp_path / "out" / "density_trend.png").stat().st_size > 5_000
+
+
+@pytest.mark.parametrize(("name", "loss_metric", "kind"), [
+    ("fit-scaling", M.VAL_LOSS, "fit-scaling"),
+    ("fit-scaling", "distortion/code", "fit-scaling:distortion/code"),
+    ("fit-compare", M.VAL_LOSS, "fit-compare"),
+])
+def test_analysis_kind_names_the_loss_metric_only_when_it_is_not_the_default(name: str, loss_metric: str,
+                                                                             kind: str) -> None:
+    from cluster.cli.fit import analysis_kind
+
+    assert analysis_kind(name, loss_metric) == kind

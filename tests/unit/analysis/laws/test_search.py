@@ -53,3 +53,12 @@ def test_separate_groups_get_their_own_linear_part() -> None:
     a1, a2, b1, b2, e1, e2, alpha, beta = both.to_external(starts[:1])[0]
     assert np.exp([a1, a2, b1, b2, e1, e2]) == pytest.approx(
         [p["A"], 2 * p["A"], p["B"], p["B"] / 2, p["E"], 1.5], rel=1e-8)
+
+
+def test_neighbours_add_the_axis_cells_around_each_start() -> None:
+    design, loss = _design({"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.35, "beta": 0.25})
+    plain, _ = grid_starts(design, loss, None, SearchGrid(max_starts=1))
+    more, problem = grid_starts(design, loss, None, SearchGrid(max_starts=1, with_neighbours=True))
+    assert plain.shape[0] == 1 and more.shape[0] == 5 and set(problem.tolist()) == {0}
+    cells = np.round(design.to_external(more)[:, 3:], 2)
+    assert cells.tolist() == [[0.35, 0.25], [0.25, 0.25], [0.45, 0.25], [0.35, 0.15], [0.35, 0.35]]
