@@ -96,3 +96,9 @@ def load_distortion_data(tracking_uri: str, experiment: str, domains: list[str] 
     history = wide_history(load_history(tracking_uri, list(runs["run_id"]), keys))
     floors = {d: M.floor_key(d) for d in chosen if M.floor_key(d) in runs.columns}
     return DistortionData(runs, history, chosen, sweep_axes(runs), floors)
+
+
+def with_axes(table: pd.DataFrame, data: DistortionData) -> pd.DataFrame:
+    """Prefix a per-run table (with a `run_id` column) with each run's sweep axes, seed, N, D, C."""
+    columns = [c for c in [*data.axes, "seed", "N", "D", "C"] if c in data.runs]
+    return data.runs[["run_id", *columns]].merge(table, on="run_id", how="right")

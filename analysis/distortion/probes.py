@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.distortion.data import DistortionData
+from analysis.distortion.data import DistortionData, with_axes
 from configs import metrics as M
 
 
 def ratedist_table(data: DistortionData) -> pd.DataFrame:
-    """run_id, bits, domain, loss, full (final fp distortion), extra = loss − full."""
+    """run_id, sweep axes, bits, domain, loss, full (final fp distortion), extra = loss − full."""
     parsed = [(key, M.parse_ratedist_key(key)) for key in data.runs.columns]
     keys = [(key, found) for key, found in parsed if found is not None and found[1] in data.domains]
     rows = []
@@ -23,11 +23,11 @@ def ratedist_table(data: DistortionData) -> pd.DataFrame:
                 full = float(run[M.distortion_key(domain)])
                 rows.append({"run_id": run["run_id"], "bits": bits, "domain": domain, "loss": float(run[key]),
                              "full": full, "extra": float(run[key]) - full})
-    return pd.DataFrame(rows, columns=["run_id", "bits", "domain", "loss", "full", "extra"])
+    return with_axes(pd.DataFrame(rows, columns=["run_id", "bits", "domain", "loss", "full", "extra"]), data)
 
 
 def calibration_table(data: DistortionData) -> pd.DataFrame:
-    """run_id, domain, t_opt, loss_at_t, ece, loss (final distortion at T = 1)."""
+    """run_id, sweep axes, domain, t_opt, loss_at_t, ece, loss (final distortion at T = 1)."""
     rows = []
     for _, run in data.runs.iterrows():
         for domain in data.domains:
@@ -37,4 +37,4 @@ def calibration_table(data: DistortionData) -> pd.DataFrame:
                              "loss_at_t": float(run.get(M.calibration_loss_at_t_key(domain), float("nan"))),
                              "ece": float(run.get(M.calibration_ece_key(domain), float("nan"))),
                              "loss": float(run[M.distortion_key(domain)])})
-    return pd.DataFrame(rows, columns=["run_id", "domain", "t_opt", "loss_at_t", "ece", "loss"])
+    return with_axes(pd.DataFrame(rows, columns=["run_id", "domain", "t_opt", "loss_at_t", "ece", "loss"]), data)

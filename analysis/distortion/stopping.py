@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.distortion.data import DistortionData
+from analysis.distortion.data import DistortionData, with_axes
 from analysis.errors import AnalysisInputError
 from analysis.phase.table import PhaseThresholds, classify_phase
 from configs import metrics as M
@@ -63,13 +63,7 @@ def stopping_table(data: DistortionData, phi_key: str = M.PHI_WEIGHT) -> pd.Data
                 row["phi_at_t_star"] = float(picked[phi_key])
         row.update({f"final_{name}": v for name, v in _kept_at(run, int(run["step"].max())).items()})
         rows.append(row)
-    return _with_axes(pd.DataFrame(rows), data)
-
-
-def _with_axes(table: pd.DataFrame, data: DistortionData) -> pd.DataFrame:
-    """Prefix a per-run table with the run's sweep axes and seed."""
-    columns = [c for c in [*data.axes, "seed", "N", "D", "C"] if c in data.runs]
-    return data.runs[["run_id", *columns]].merge(table, on="run_id", how="right")
+    return with_axes(pd.DataFrame(rows), data)
 
 
 def cell_means(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
@@ -110,7 +104,7 @@ def metastable_runs(points: pd.DataFrame, data: DistortionData) -> pd.DataFrame:
                      "last_step_in_region": float(inside["step"].max()) if len(inside) else np.nan,
                      "phi_final": float(run["phi"].iloc[-1]), "phi_max": float(run["phi"].max()),
                      "ends_in_region": float(bool(run["in_region"].iloc[-1]))})
-    return _with_axes(pd.DataFrame(rows, columns=["run_id", "share_in_region", "first_step_in_region",
+    return with_axes(pd.DataFrame(rows, columns=["run_id", "share_in_region", "first_step_in_region",
                                                   "last_step_in_region", "phi_final", "phi_max", "ends_in_region"]), data)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analysis.distortion.data import DistortionData
+from analysis.distortion.data import DistortionData, with_axes
 from configs import metrics as M
 
 FloatArray = npt.NDArray[np.float64]
@@ -106,7 +106,7 @@ def rebalancing_intervals(data: DistortionData, min_change: float = 1e-3) -> pd.
     component merge into one interval.
 
     Returns:
-        run_id, domain, start_step, end_step, rise (D_i gained over the interval),
+        run_id, sweep axes, domain, start_step, end_step, rise (D_i gained over the interval),
         mean_fall (what the weighted mean lost over it).
     """
     rows: list[dict[str, object]] = []
@@ -123,7 +123,7 @@ def rebalancing_intervals(data: DistortionData, min_change: float = 1e-3) -> pd.
                 rows.append({"run_id": run_id, "domain": domain, "start_step": int(steps[lo]),
                              "end_step": int(steps[hi + 1]), "rise": float(values[hi + 1] - values[lo]),
                              "mean_fall": float(mean.iloc[lo] - mean.iloc[hi + 1])})
-    return pd.DataFrame(rows, columns=["run_id", "domain", "start_step", "end_step", "rise", "mean_fall"])
+    return with_axes(pd.DataFrame(rows, columns=["run_id", "domain", "start_step", "end_step", "rise", "mean_fall"]), data)
 
 
 def _relative_diff(values: FloatArray) -> FloatArray:
