@@ -37,14 +37,21 @@ def prepare_experiment(sweep: SweepConfig, workdir: Path, uri: str | None) -> Tr
 
 
 def finished_config_hashes(target: TrackingTarget, sweep_name: str) -> set[str]:
-    """Config hashes of this sweep's trials whose runs already finished (skipped on rerun)."""
+    """Config hashes of this sweep's trials a rerun must skip: finished, or diverged.
+
+    A diverged trial is not retried (DESIGN.md, failure semantics): the same seed and config
+    would diverge again at the same step.
+    """
     client = MlflowClient(tracking_uri=target.uri)
     experiment = client.get_experiment_by_name(target.experiment)
     if experiment is None:
         return set()
-    query = runs_rule.trial_filter({M.TAG_SWEEP: sweep_name}, finished=True)
-    runs = client.search_runs([experiment.experiment_id], query, max_results=50_000)
-    return {run.data.tags[M.TAG_CONFIG_HASH] for run in runs}
+    sweep_tag = {M.TAG_SWEEP: sweep_name}
+    queries = (runs_rule.trial_filter(sweep_tag, finished=True),
+               runs_rule.trial_filter({**sweep_tag, M.TAG_OUTCOME: runs_rule.OUTCOME_DIVERGED}))
+    return {run.data.tags[M.TAG_CONFIG_HASH]
+            for query in queries
+            for run in client.search_runs([experiment.experiment_id], query, max_results=50_000)}
 
 
 def mark_interrupted_runs(target: TrackingTarget, sweep_name: str) -> int:

@@ -87,23 +87,26 @@ class RayCluster:
 @contextmanager
 def two_node_ray_cluster() -> Iterator[RayCluster]:
     """`ray start --head` plus one `ray start --address` worker node, 1 CPU each, on 127.0.0.1."""
-    temp_dir = tempfile.mkdtemp(prefix="slr-", dir="/tmp")  # short: Ray's unix sockets cap path length
+    # One temp folder per node, as on two machines: a shared one makes the nodes share their
+    # runtime-env folders, and a job's working_dir vanished from under its driver when the
+    # other node cleaned up. Short paths: Ray's unix sockets cap their length.
+    head_dir, worker_dir = (tempfile.mkdtemp(prefix="slr-", dir="/tmp") for _ in range(2))
     gcs_port, dashboard_port = free_port(), free_port()
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir, "--disable-usage-stats"]
+    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
     try:
         subprocess.run([RAY, "start", "--head", "--port", str(gcs_port), "--dashboard-host", "127.0.0.1",
                         "--dashboard-port", str(dashboard_port), "--include-dashboard", "true",
-                        "--ray-client-server-port", str(free_port()), *common],
+                        "--ray-client-server-port", str(free_port()), "--temp-dir", head_dir, *common],
                        check=True, env=env, capture_output=True, timeout=180)
         address = f"127.0.0.1:{gcs_port}"
-        subprocess.run([RAY, "start", "--address", address, *common], check=True, env=env, capture_output=True,
-                       timeout=180)
+        subprocess.run([RAY, "start", "--address", address, "--temp-dir", worker_dir, *common], check=True, env=env,
+                       capture_output=True, timeout=180)
         dashboard = f"http://127.0.0.1:{dashboard_port}"
         wait_for_http(f"{dashboard}/api/version")
         yield RayCluster(address, dashboard)
     finally:
-        kill_all(processes_matching(temp_dir, f"127.0.0.1:{gcs_port}"))
+        kill_all(processes_matching(head_dir, worker_dir, f"127.0.0.1:{gcs_port}"))
 
 
 @contextmanager
