@@ -13,12 +13,19 @@ The probe cadence follows the evaluation cadence, so the per-evaluation share is
 for any trial length; calibration and rate–distortion run once, at the end, so a shortened
 trial over-states their share of a full 800-step trial (the table gives both).
 
-The lines printed are, per round: the wall-clock of both runs and the fraction
-(with − without) / with; then the seconds per probe; the last line is
-`probe_fraction: <median over rounds of the paired fraction>`.
+Two clocks, as in `bench/train_throughput.py`: wall (`time.perf_counter`, what a trial
+pays) and the process's CPU time (`time.process_time`, every thread). On this shared
+machine other jobs preempt a run at random, which moved paired wall-clock fractions by ±0.4
+(with probes sometimes faster than without); CPU time counts only the cycles the run itself
+used, so the headline is the paired fraction on CPU time.
+
+The lines printed are, per round: both runs on both clocks with the fraction
+(with − without) / with, and the probe hooks' share of the CPU time; then the CPU seconds
+per probe; then the medians over rounds. The last line is
+`probe_fraction: <median over rounds of the paired CPU-time fraction>`.
 
 Usage:
-    python bench/probe_overhead.py            # 2 rounds of 400 steps (~10 min on 2 shared cores)
+    python bench/probe_overhead.py            # 3 rounds of 400 steps (~10 min on 2 shared cores)
     python bench/probe_overhead.py --quick    # 1 round of 100 steps
 """
 
@@ -52,27 +59,50 @@ def bench_trial(num_steps: int, probes: bool) -> TrialConfig:
     return TrialConfig.model_validate(tree)
 
 
-def timed_probe_hooks(seconds: dict[str, float]) -> Callable[[TrialConfig], list[Hook]]:
-    """`trainers.probes.probe_hooks`, with every hook body adding its wall time to `seconds`."""
+Clock = tuple[float, float]  # (wall seconds, CPU seconds of this process)
+
+
+def now() -> Clock:
+    """Both clocks: wall (what a trial pays) and process CPU time (only cycles we ran)."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: Clock) -> Clock:
+    """Both clocks' time elapsed since `start`."""
+    wall, cpu = now()
+    return wall - start[0], cpu - start[1]
+
+
+def timed_probe_hooks(seconds: dict[str, list[float]]) -> Callable[[TrialConfig], list[Hook]]:
+    """`trainers.probes.probe_hooks`, with every hook body adding its (wall, CPU) time to `seconds`."""
     build = trainers.probes.hooks.probe_hooks
 
     def wrap(hook: Hook) -> Hook:
         def fn(info: StepInfo) -> None:
-            start = time.perf_counter()
+            start = now()
             hook.fn(info)
-            seconds[hook.name] += time.perf_counter() - start
+            wall, cpu = since(start)
+            seconds[hook.name][0] += wall
+            seconds[hook.name][1] += cpu
 
         return Hook(hook.every, fn, hook.at_last_step, hook.name)
 
     return lambda trial: [wrap(h) for h in build(trial)]
 
 
-def timed_run(trial: TrialConfig, seconds: dict[str, float]) -> float:
-    """Wall-clock seconds of one `run_trial` (in-memory tracking, no checkpoints)."""
+def timed_run(trial: TrialConfig, seconds: dict[str, list[float]]) -> Clock:
+    """(wall, CPU) seconds of one `run_trial` (in-memory tracking, no checkpoints)."""
     trainers.probes.probe_hooks = timed_probe_hooks(seconds)  # type: ignore[assignment]
-    start = time.perf_counter()
+    start = now()
     run_trial(trial, tracking=InMemoryTracker())
-    return time.perf_counter() - start
+    return since(start)
+
+
+def one_round(r: int, with_probes: TrialConfig, without: TrialConfig, seconds: dict[str, list[float]]) -> dict[bool, Clock]:
+    """Both runs of round `r`, in the order that alternates with `r`."""
+    order = [(True, with_probes), (False, without)]
+    return {probes: timed_run(trial, seconds if probes else defaultdict(lambda: [0.0, 0.0]))
+            for probes, trial in (order if r % 2 == 0 else order[::-1])}
 
 
 def main() -> None:
@@ -80,28 +110,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round of 100 steps")
     parser.add_argument("--steps", type=int, default=None, help="steps per trial (default 400)")
-    parser.add_argument("--rounds", type=int, default=None, help="paired rounds (default 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="paired rounds (default 3)")
     args = parser.parse_args()
     num_steps = args.steps or (100 if args.quick else 400)
-    rounds = args.rounds or (1 if args.quick else 2)
+    rounds = args.rounds or (1 if args.quick else 3)
     with_probes, without = bench_trial(num_steps, True), bench_trial(num_steps, False)
-    timed_run(bench_trial(2, False), defaultdict(float))  # DeepSpeed's one-off start-up, untimed
-    fractions, direct, per_probe = [], [], defaultdict(list)
+    timed_run(bench_trial(2, False), defaultdict(lambda: [0.0, 0.0]))  # DeepSpeed's one-off start-up, untimed
+    paired: dict[str, list[float]] = defaultdict(list)
+    per_probe: dict[str, list[float]] = defaultdict(list)
     for r in range(rounds):
-        seconds: dict[str, float] = defaultdict(float)
-        order = [(True, with_probes), (False, without)]
-        walls = dict((probes, timed_run(trial, seconds if probes else defaultdict(float)))
-                     for probes, trial in (order if r % 2 == 0 else order[::-1]))
-        fractions.append((walls[True] - walls[False]) / walls[True])
-        direct.append(sum(seconds.values()) / walls[True])
-        for name, value in seconds.items():
-            per_probe[name].append(value)
-        print(f"round {r}: {num_steps} steps, with probes {walls[True]:.1f} s, without {walls[False]:.1f} s, "
-              f"paired fraction {fractions[-1]:.3f}, probe hooks {sum(seconds.values()):.1f} s ({direct[-1]:.3f})")
+        seconds: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        runs = one_round(r, with_probes, without, seconds)
+        for clock, i in (("wall", 0), ("cpu", 1)):
+            paired[clock].append((runs[True][i] - runs[False][i]) / runs[True][i])
+            paired[f"direct_{clock}"].append(sum(v[i] for v in seconds.values()) / runs[True][i])
+        for name, (wall, cpu) in seconds.items():
+            per_probe[name].append(cpu)
+        print(f"round {r}: {num_steps} steps; wall with {runs[True][0]:.1f} s, without {runs[False][0]:.1f} s "
+              f"({paired['wall'][-1]:+.3f}); CPU with {runs[True][1]:.1f} s, without {runs[False][1]:.1f} s "
+              f"({paired['cpu'][-1]:+.3f}); probe hooks {paired['direct_cpu'][-1]:.3f} of the CPU time")
     for name, values in per_probe.items():
-        print(f"  {name:16s} {statistics.median(values):7.2f} s per trial")
-    print(f"direct_probe_fraction: {statistics.median(direct):.4f}")
-    print(f"probe_fraction: {statistics.median(fractions):.4f}")
+        print(f"  {name:16s} {statistics.median(values):7.2f} CPU s per trial")
+    print(f"paired wall-clock fraction (median): {statistics.median(paired['wall']):.4f}")
+    print(f"probe hooks' share of the trial, timed directly (median): wall {statistics.median(paired['direct_wall']):.4f}, "
+          f"CPU {statistics.median(paired['direct_cpu']):.4f}")
+    print(f"probe_fraction: {statistics.median(paired['cpu']):.4f}")
 
 
 if __name__ == "__main__":
