@@ -56,7 +56,10 @@ def processes_matching(*needles: str) -> set[psutil.Process]:
     return found
 
 
-def alive(processes: set[psutil.Process]) -> list[psutil.Process]:
+def alive(processes: set[psutil.Process], grace_s: float = 0.0) -> list[psutil.Process]:
+    """The processes still running after waiting up to `grace_s` for them to exit."""
+    if grace_s:
+        psutil.wait_procs(list(processes), timeout=grace_s)
     living = []
     for process in processes:
         try:
