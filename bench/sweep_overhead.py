@@ -1,0 +1,95 @@
+"""Sweep overhead: 8 small trials through Ray Tune against the same trials back to back.
+
+Method. The same 8 trials (gpt_debug-size GPTs on the anchor task, 1 CPU each) run twice,
+both logging to their own fresh sqlite MLflow store:
+
+* serial: `trainers.loop.run_trial` one after another in this process — no Ray, no
+  scheduling, no worker start-up; the total is the work itself;
+* sweep: `cluster.sweep.run_sweep` on an embedded Ray with `--num-cpus` CPUs, the way
+  `scalinglab run` does it (driver set-up, Ray start, one actor per trial, Tune reports,
+  checkpoints through Ray storage, shutdown).
+
+The ideal sweep time is serial / num_cpus (perfect packing, zero overhead);
+efficiency = ideal / actual. The serial pass runs first and again last, and the faster of the
+two is used, so a slow patch of this shared machine does not flatter the ratio.
+
+Last line: `sweep_efficiency: <value>`.
+
+Usage:
+    python bench/sweep_overhead.py [--num-steps 400] [--num-cpus 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from configs import parse_sweep  # noqa: E402
+
+
+def sweep_dict(num_steps: int) -> dict[str, object]:
+    return {
+        "name": "overhead",
+        "base": {
+            "model": "gpt_debug",
+            "data": {"task": "anchor", "num_train": 2000, "num_test": 200},
+            "optim": {"warmup_steps": 10},
+            "train": {"num_steps": num_steps, "batch_size": 64, "eval_every": num_steps // 4,
+                      "checkpoint_every": num_steps // 2},
+        },
+        "grid": {"init.rate": [0.3, 0.5, 0.8, 1.0], "optim.weight_decay": [0.01, 0.1]},
+        "resources": {"cpus_per_trial": 1, "max_failures": 0},
+    }
+
+
+def time_serial(num_steps: int) -> float:
+    from cluster.tracking import prepare_experiment
+    from trainers.loop import run_trial
+
+    sweep = parse_sweep(sweep_dict(num_steps))
+    with tempfile.TemporaryDirectory() as tmp:
+        target = prepare_experiment(sweep, Path(tmp), None)
+        started = time.perf_counter()
+        for trial in sweep.trials():
+            run_trial(trial, tracking=target)
+        return time.perf_counter() - started
+
+
+def time_sweep(num_steps: int, num_cpus: int) -> float:
+    from cluster.sweep import run_sweep
+
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        result = run_sweep(parse_sweep(sweep_dict(num_steps)), Path(tmp), num_cpus=num_cpus)
+        seconds = time.perf_counter() - started
+    if result.num_failed:
+        raise SystemExit(f"{result.num_failed} trials failed; the timing is meaningless")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--num-steps", type=int, default=400)
+    parser.add_argument("--num-cpus", type=int, default=2)
+    args = parser.parse_args()
+    serial_first = time_serial(args.num_steps)
+    sweep = time_sweep(args.num_steps, args.num_cpus)
+    serial_last = time_serial(args.num_steps)
+    serial = min(serial_first, serial_last)
+    ideal = serial / args.num_cpus
+    print(f"8 trials × {args.num_steps} steps: serial {serial_first:.1f} s / {serial_last:.1f} s "
+          f"(using {serial:.1f}), ideal on {args.num_cpus} CPUs {ideal:.1f} s, sweep {sweep:.1f} s")
+    print(f"overhead per trial: {(sweep - ideal) * args.num_cpus / 8:.2f} s of CPU-slot time")
+    print(f"sweep_efficiency: {ideal / sweep:.3f}")
+
+
+if __name__ == "__main__":
+    main()
