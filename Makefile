@@ -36,6 +36,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py
 	$(PY) bench/fit_speed.py
+	$(PY) bench/data_throughput.py
+	$(PY) bench/probe_overhead.py
+	$(PY) bench/sweep_overhead.py
 
 ui: $(STAMP)
 	$(VENV)/bin/scalinglab ui --workdir runs/demo
