@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # dependency resolves a multi-GB CUDA build.
 SYSTEM_TORCH := $(shell python3 -c "import torch" 2>/dev/null && echo yes)
 
-.PHONY: install demo test test-all lint bench ui clean
+.PHONY: install demo test test-cluster test-all lint bench ui clean
 
 install: $(STAMP)
 
@@ -23,7 +23,11 @@ demo: $(STAMP)
 	@echo "Open out/demo/phase_diagram.png; browse runs with: make ui"
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -m "not slow and not gpu" -q
+	$(VENV)/bin/pytest -m "not slow and not gpu and not cluster" -q
+
+# Two Ray nodes, an MLflow server, SIGKILLed drivers: minutes of real processes (CI runs it).
+test-cluster: $(STAMP)
+	$(VENV)/bin/pytest -m "cluster" -q
 
 test-all: $(STAMP)
 	$(VENV)/bin/pytest -q

@@ -24,7 +24,7 @@ from configs import metrics as M
 from tests.integration.processes import ROOT, alive
 from trainers.loop import run_trial
 
-pytestmark = [pytest.mark.integration, pytest.mark.ray]
+pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
 
 EVAL_EVERY, CHECKPOINT_EVERY, NUM_STEPS = 20, 40, 400
 SWEEP = {

@@ -18,7 +18,7 @@ from configs import metrics as M
 from configs import parse_sweep
 from tests.integration.processes import ROOT, RayCluster, alive, mlflow_server, processes_matching, two_node_ray_cluster
 
-pytestmark = [pytest.mark.integration, pytest.mark.ray]
+pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
 
 SWEEP = {
     "name": "two_nodes",
