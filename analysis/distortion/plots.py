@@ -189,9 +189,15 @@ def _cell_heatmap(ax: Axes, cells: pd.DataFrame, axes: list[str]) -> None:
 
 
 def plot_pareto(table: pd.DataFrame, domains: list[str], path: Path) -> Path:
-    """Final vectors per compute group (2 domains, or PC1/PC2), colour = log N, front joined."""
-    groups = sorted(table["compute_group"].unique())[-4:]  # the 4 largest budgets
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.4 * len(groups) + 1, 3.8), squeeze=False)
+    """Final vectors per compute group (2 domains, or PC1/PC2), colour = log N, front joined.
+
+    Shows the 4 largest budgets among groups holding ≥ 2 runs (all groups when none does).
+    """
+    sizes = table["compute_group"].value_counts()
+    shared = sorted(sizes[sizes >= 2].index)  # a front of one run says nothing; prefer groups with a choice
+    groups = (shared or sorted(sizes.index))[-4:]  # the 4 largest such budgets
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.4 * len(groups) + 1, 3.8), squeeze=False,
+                             layout="constrained")
     if len(domains) == 2:
         xy, names = table[domains].to_numpy(dtype=np.float64), (f"D[{domains[0]}]", f"D[{domains[1]}]")
     else:
