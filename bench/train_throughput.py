@@ -194,7 +194,7 @@ def deepspeed_step(trial: TrialConfig, engine: Any, loss_on: str) -> Callable[[B
     spec = loss_spec(engine.module, trial.optim, loss_on)  # type: ignore[arg-type]
 
     def step(batch: Batch, lr: float) -> float:
-        return train_step(engine, batch, lr, trial.train.micro_batch, spec)
+        return train_step(engine, batch, lr, trial.train.layout(1), spec)
 
     return step
 

@@ -27,8 +27,9 @@ from cluster.runtime import cluster_cpus, cluster_gpus, num_alive_nodes, start_r
 from cluster.session import DriverSession, driver_session, latest_checkpoint, record_processes
 from cluster.tables import make_console
 from cluster.tracking import finished_config_hashes, mark_interrupted_runs, prepare_experiment, resolve_uri
-from cluster.trainable import train_trial
+from cluster.multiworker import tune_trainable, workers_config
 from configs import SweepConfig, TrialConfig
+from configs.sweep import ResourcesConfig
 from configs.runs import run_name
 from trainers import TrackingTarget
 from trainers.data.text_cache import prepare_sweep_text_data
@@ -66,13 +67,16 @@ def build_tuner(
 
     `resume` maps trial id → checkpoint folder of an earlier session to start from.
     """
-    resources = {"cpu": sweep.resources.cpus_per_trial, "gpu": sweep.resources.gpus_per_trial}
+    res = sweep.resources
     param_space = {
         "trial": tune.grid_search([t.model_dump(mode="json") for t in trials]),
         "tracking": {"uri": target.uri, "experiment": target.experiment},
         "resume": resume or {},
         **(extra_config or {}),
     }
+    if res.workers_per_trial > 1:
+        param_space["workers"] = workers_config(session.sweep_dir, res.workers_per_trial, res.cpus_per_worker,
+                                                res.gpus_per_worker, res.max_failures)
     run_config = tune.RunConfig(
         name=session.name,
         storage_path=str(session.sweep_dir),  # absolute (a relative path raises ArrowInvalid)
@@ -82,10 +86,10 @@ def build_tuner(
         verbose=0,
     )
     return tune.Tuner(
-        tune.with_resources(train_trial, resources),
+        tune_trainable(res.workers_per_trial, res.cpus_per_trial, res.gpus_per_trial),
         param_space=param_space,
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=max_concurrent or sweep.resources.max_concurrent,
+            max_concurrent_trials=max_concurrent or res.max_concurrent or _worker_trials_that_fit(res),
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
         ),
@@ -171,14 +175,33 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _worker_trials_that_fit(res: ResourcesConfig) -> int | None:
+    """How many multi-worker trials the cluster holds at once (None: one-worker trials, Tune decides).
+
+    A coordinator reserves nothing, so without this cap Tune would start every trial's
+    coordinator at once, each waiting for workers.
+    """
+    if res.workers_per_trial == 1:
+        return None
+    cpus, gpus = cluster_cpus(), cluster_gpus()
+    fits = int(cpus // (res.workers_per_trial * res.cpus_per_worker))
+    if res.gpus_per_worker:
+        fits = min(fits, int(gpus // (res.workers_per_trial * res.gpus_per_worker)))
+    return max(fits, 1)
+
+
 def _check_fits(sweep: SweepConfig) -> None:
     """Refuse a sweep whose trials could never be scheduled (Tune would wait forever)."""
-    for field, wanted, available in (
-        ("cpus_per_trial", sweep.resources.cpus_per_trial, cluster_cpus()),
-        ("gpus_per_trial", sweep.resources.gpus_per_trial, cluster_gpus()),
-    ):
-        if wanted > available:
+    res = sweep.resources
+    if res.workers_per_trial == 1:
+        wanted = {"cpus_per_trial": res.cpus_per_trial, "gpus_per_trial": res.gpus_per_trial}
+    else:
+        wanted = {"cpus_per_worker": res.cpus_per_worker * res.workers_per_trial,
+                  "gpus_per_worker": res.gpus_per_worker * res.workers_per_trial}
+    for (field, amount), available in zip(wanted.items(), (cluster_cpus(), cluster_gpus())):
+        if amount > available:
+            times = f" × workers_per_trial {res.workers_per_trial}" if res.workers_per_trial > 1 else ""
             raise SweepLaunchError(
-                f"resources.{field} ({wanted:g}) exceeds the cluster's {available:g}; no trial could "
+                f"resources.{field}{times} ({amount:g}) exceeds the cluster's {available:g}; no trial could "
                 f"ever start — lower {field} or attach to a larger cluster with --address"
             )

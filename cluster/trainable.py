@@ -32,7 +32,7 @@ class InjectedFailure(RuntimeError):
     """Raised once, on request, to exercise Ray's retry-and-resume path in tests."""
 
 
-def _failure_injector(trial: TrialConfig, config: dict[str, Any]) -> Any:
+def failure_injector(trial: TrialConfig, config: dict[str, Any]) -> Any:
     """Return a check that crashes the first attempt at `fail_once_at_step`, if requested."""
     at_step: int | None = config.get("fail_once_at_step")
     marker = Path(config["failure_marker_dir"]) / trial.trial_id if at_step else None
@@ -55,7 +55,7 @@ def train_trial(config: dict[str, Any]) -> None:
     """
     trial = TrialConfig.model_validate(config["trial"])  # the dict was only transport
     target = TrackingTarget(**config["tracking"])
-    maybe_fail = _failure_injector(trial, config)
+    maybe_fail = failure_injector(trial, config)
 
     def report(metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         if checkpoint_dir is None:

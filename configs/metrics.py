@@ -53,6 +53,8 @@ NUM_PARAMS = "size/num_params"  # N
 TOTAL_TOKENS = "size/num_tokens"  # D planned for the whole run
 TOTAL_FLOPS = "size/compute_flops"  # C planned for the whole run
 ENTROPY_FLOOR = "size/entropy_floor"  # true loss floor of the synthetic language (nats)
+WORLD_SIZE = "dist/world_size"  # data-parallel workers of the trial
+PARAM_SHARE = "dist/param_share"  # share of the parameter elements rank 0 holds (1/W under ZeRO-3, else 1)
 
 # --- MLflow tags that identify a run (their rules live in configs/runs.py) -------------
 TAG_SWEEP = "scalinglab.sweep"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -151,7 +152,9 @@ class TrainConfig(FrozenModel):
     checkpoint_every: int = Field(
         500, ge=1, description="Checkpoint every this many steps (not at the last step: a finished trial needs none)."
     )
-    zero_stage: Literal[0, 1, 2] = Field(0, description="DeepSpeed ZeRO stage.")
+    zero_stage: Literal[0, 1, 2, 3] = Field(
+        0, description="DeepSpeed ZeRO stage; 1–3 shard optimizer state, gradients, parameters across workers."
+    )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="`auto`: bf16 on CUDA, fp32 on CPU (bf16 is slower on CPU)."
     )
@@ -210,6 +213,37 @@ class TrainConfig(FrozenModel):
         """Forward/backward passes per optimizer step (single worker)."""
         return self.batch_size // self.micro_batch
 
+    def layout(self, world_size: int) -> BatchLayout:
+        """How each optimizer step's batch splits over `world_size` data-parallel workers.
+
+        Every worker takes its 1/world_size share of each micro-batch, and the accumulation
+        count stays that of one worker: step k's gradient then averages the very sequences a
+        single worker would average, so the trajectory does not depend on the worker count.
+
+        Raises:
+            ValueError: the micro-batch does not split evenly (names both fields and a fix).
+        """
+        if self.micro_batch % world_size:
+            raise ValueError(
+                f"train.micro_batch_size ({self.micro_batch}) must be divisible by "
+                f"resources.workers_per_trial ({world_size}); pick a micro-batch that is a multiple of {world_size}"
+            )
+        return BatchLayout(self.micro_batch // world_size, self.grad_accum_steps, world_size)
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """One optimizer step's batch over the data-parallel workers (`TrainConfig.layout`)."""
+
+    micro_per_worker: int  # sequences per forward pass on each worker
+    grad_accum_steps: int  # forward/backward passes per optimizer step
+    world_size: int
+
+    def worker_slice(self, micro_start: int, rank: int) -> slice:
+        """Rows of the global batch worker `rank` runs in the micro-batch starting at row `micro_start`."""
+        lo = micro_start + rank * self.micro_per_worker
+        return slice(lo, lo + self.micro_per_worker)
+
 
 class TrialConfig(FrozenModel):
     """One fully resolved training run."""
@@ -251,6 +285,22 @@ class TrialConfig(FrozenModel):
             raise ValueError(
                 f"optim.warmup_steps ({self.optim.warmup_steps}) must be less than "
                 f"train.num_steps ({self.train.num_steps}); lower warmup_steps or raise num_steps"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _zero3_keeps_weights_whole_for_probes(self) -> TrialConfig:
+        # ZeRO-3 keeps each parameter in shards; these probes rewrite whole weight matrices
+        # in place between forward passes, which sharded parameters cannot take.
+        editing = {
+            "eval.phi_weight_every": self.eval.cadence(self.eval.phi_weight_every, self.train.eval_every),
+            "eval.ratedist_bits": self.eval.ratedist_bits,
+        }
+        active = [name for name, value in editing.items() if value]
+        if self.train.zero_stage == 3 and active:
+            raise ValueError(
+                f"train.zero_stage 3 shards the parameters, but {' and '.join(active)} perturb whole "
+                "weights; set eval.phi_weight_every: 0 and eval.ratedist_bits: [] or use zero_stage ≤ 2"
             )
         return self
 

@@ -7,15 +7,27 @@ from typing import Any
 from pydantic import Field
 
 from configs.base import FrozenModel
+from configs.errors import ConfigError
 from configs.grid import expand_grid
 from configs.schema import TrialConfig
 
 
 class ResourcesConfig(FrozenModel):
-    """What Ray gives each trial, and how failures are handled."""
+    """What Ray gives each trial, and how failures are handled.
 
-    cpus_per_trial: float = Field(1.0, gt=0, description="CPUs Ray reserves per trial.")
-    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs Ray reserves per trial.")
+    A one-worker trial is one Ray Tune trial process with `cpus_per_trial`/`gpus_per_trial`.
+    With `workers_per_trial` > 1 the Tune trial only coordinates (it reserves nothing) and
+    a Ray Train `TorchTrainer` runs that many data-parallel DeepSpeed workers, each with
+    `cpus_per_worker`/`gpus_per_worker` (`cluster/multiworker.py`).
+    """
+
+    cpus_per_trial: float = Field(1.0, gt=0, description="CPUs Ray reserves per one-worker trial.")
+    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs Ray reserves per one-worker trial.")
+    workers_per_trial: int = Field(
+        1, ge=1, description="Data-parallel DeepSpeed workers per trial (> 1: a Ray Train TorchTrainer per trial)."
+    )
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per worker when workers_per_trial > 1.")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per worker when workers_per_trial > 1.")
     max_concurrent: int | None = Field(None, ge=1, description="Cap on trials running at once.")
     max_failures: int = Field(2, ge=0, description="Retries of a failed trial (resumes from checkpoint).")
 
@@ -57,5 +69,21 @@ class SweepConfig(FrozenModel):
         return self.tracking.experiment or self.name
 
     def trials(self) -> list[TrialConfig]:
-        """Expand the grid × seeds into validated trials, in a deterministic order."""
-        return expand_grid(self.name, self.base, self.grids, self.seeds)
+        """Expand the grid × seeds into validated trials, in a deterministic order.
+
+        Raises:
+            ConfigError: a grid point is invalid, or a trial's batch does not split over
+                `resources.workers_per_trial` workers.
+        """
+        trials = expand_grid(self.name, self.base, self.grids, self.seeds)
+        for trial in trials:
+            check_splits_over_workers(trial, self.resources.workers_per_trial)
+        return trials
+
+
+def check_splits_over_workers(trial: TrialConfig, workers: int) -> None:
+    """Raise ConfigError unless every micro-batch of `trial` splits evenly over `workers`."""
+    try:
+        trial.train.layout(workers)
+    except ValueError as err:
+        raise ConfigError(f"trial {trial.trial_id} ({trial.sweep}): {err}") from None

@@ -152,7 +152,7 @@ def _train_branch(run: TrialRun, start: int, end: int) -> dict[str, float]:
     for step in range(start, end):
         batch = next_batch(run.task, step, trial.train.batch_size, trial.seed)
         lr = lr_at(step, trial.optim, end)
-        losses.append(train_step(run.engine, batch, lr, trial.train.micro_batch, run.loss))
+        losses.append(train_step(run.engine, batch, lr, run.layout, run.loss))
     values = evaluate(run.model, run.task, run.device)
     values[M.TRAIN_LOSS] = sum(losses) / len(losses)
     values.update(progress_metrics(trial, end, lr))

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from configs import TrialConfig
+from trainers.distributed import world
 from trainers.optim import build_optimizer
 
 
@@ -26,26 +27,21 @@ def resolve_precision(trial: TrialConfig, device: str) -> str:
 
 
 def build_ds_config(trial: TrialConfig, device: str, world_size: int = 1) -> dict[str, Any]:
-    """The DeepSpeed config dict for a trial. Pure: same trial → same dict.
+    """The DeepSpeed config dict for a trial on `world_size` workers. Pure: same input → same dict.
 
-    Gradient clipping is always written out because DeepSpeed silently defaults it to 1.0.
-    The optimizer is not configured here: a torch Adam(W) is passed to `initialize`, since
-    the config route selects FusedAdam, which JIT-compiles for over a minute on CPU.
+    The batch split is `TrainConfig.layout`'s (the one place it is derived). Gradient
+    clipping is always written out because DeepSpeed silently defaults it to 1.0. The
+    optimizer is not configured here: a torch Adam(W) is passed to `initialize`, since the
+    config route selects FusedAdam, which JIT-compiles for over a minute on CPU.
     """
-    train = trial.train
-    micro = train.micro_batch // world_size
-    if micro * world_size != train.micro_batch:
-        raise ValueError(
-            f"train.micro_batch_size ({train.micro_batch}) must be divisible by the world "
-            f"size ({world_size}); pick a multiple of {world_size}"
-        )
+    layout = trial.train.layout(world_size)
     precision = resolve_precision(trial, device)
     return {
-        "train_batch_size": train.batch_size,
-        "train_micro_batch_size_per_gpu": micro,
-        "gradient_accumulation_steps": train.grad_accum_steps,
+        "train_batch_size": trial.train.batch_size,
+        "train_micro_batch_size_per_gpu": layout.micro_per_worker,
+        "gradient_accumulation_steps": layout.grad_accum_steps,
         "gradient_clipping": trial.optim.grad_clip,
-        "zero_optimization": {"stage": train.zero_stage},
+        "zero_optimization": {"stage": trial.train.zero_stage},
         "bf16": {"enabled": precision == "bf16"},
         "steps_per_print": 10**9,  # we log ourselves; DeepSpeed's prints only add noise
         "wall_clock_breakdown": False,
@@ -58,13 +54,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def setup_single_process(device: str) -> None:
-    """Environment for a one-process DeepSpeed world, set before `deepspeed.initialize`.
+def setup_process(device: str) -> None:
+    """Environment for DeepSpeed, set before `deepspeed.initialize`.
 
-    Without RANK/WORLD_SIZE/MASTER_* DeepSpeed falls back to MPI discovery and fails
-    (no mpi4py). On CPU, DeepSpeed JIT-builds a shared-memory all-reduce op at first
-    communication (24–55 s); with a single process there is nothing to share, so the
-    builder is replaced by a no-op and gloo does the (trivial) collectives.
+    A worker of a multi-worker trial already has its process group (Ray Train opened it).
+    A one-process trial has none: without RANK/WORLD_SIZE/MASTER_* DeepSpeed falls back to
+    MPI discovery and fails (no mpi4py), so a one-process world is described here. On CPU,
+    DeepSpeed JIT-builds a shared-memory all-reduce op at first communication (24–55 s);
+    the builder is replaced by a no-op and gloo does the collectives (verified for one and
+    two processes, STACK_NOTES).
     """
     if not torch.distributed.is_initialized():
         # Overwrite, not setdefault: a trial process inherits its parent's environment, and a
@@ -80,12 +78,16 @@ def setup_single_process(device: str) -> None:
 
 
 def create_engine(trial: TrialConfig, model: torch.nn.Module, device: str) -> Any:
-    """Wrap `model` in a DeepSpeed engine with the trial's torch optimizer (`trainers.optim`)."""
-    setup_single_process(device)
+    """Wrap `model` in a DeepSpeed engine with the trial's torch optimizer (`trainers.optim`).
+
+    `model` is whole and already γ-initialized on its full shapes; under ZeRO-3, `initialize`
+    then partitions it, so each of W workers keeps about 1/W of every parameter.
+    """
+    setup_process(device)
     import deepspeed
 
     optimizer = build_optimizer(model, trial.optim)
     engine, _, _, _ = deepspeed.initialize(
-        model=model, optimizer=optimizer, config=build_ds_config(trial, device)
+        model=model, optimizer=optimizer, config=build_ds_config(trial, device, world()[1])
     )
     return engine

@@ -19,6 +19,7 @@ from configs import metrics as M
 from trainers.condensation import effective_neurons
 from trainers.data.anchor import OOD_PAIRS
 from trainers.data.tasks import EvalSet, TaskData
+from trainers.distributed import full_parameters
 from trainers.model import GPT, first_query_weight, param_norm
 from trainers.task_metrics import anchor_accuracy, ood_metrics
 
@@ -108,6 +109,8 @@ def _anchor_metrics(model: GPT, task: TaskData, predictions: dict[str, np.ndarra
 
 
 def complexity_metrics(model: GPT) -> dict[str, float]:
-    """Parameter norm and effective neurons (condensation) of layer-1 W_Q."""
-    w_q = first_query_weight(model).numpy()  # (d_model out, d_model in)
-    return {M.PARAM_NORM: param_norm(model), M.EFFECTIVE_NEURONS: float(effective_neurons(w_q))}
+    """Parameter norm and effective neurons (condensation) of layer-1 W_Q (whole, under ZeRO-3 too)."""
+    with full_parameters(model):
+        w_q = first_query_weight(model).numpy()  # (d_model out, d_model in)
+        norm = param_norm(model)
+    return {M.PARAM_NORM: norm, M.EFFECTIVE_NEURONS: float(effective_neurons(w_q))}

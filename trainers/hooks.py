@@ -36,9 +36,11 @@ from typing import Any
 import torch
 
 from configs import TrialConfig
+from configs.schema import BatchLayout
 from configs import metrics as M
 from trainers.checkpoint import TrainState, save_checkpoint
 from trainers.data.tasks import TaskData
+from trainers.distributed import all_workers, local_parameter_values, world
 from trainers.evaluate import evaluate
 from trainers.model import GPT
 from trainers.optim import LossSpec
@@ -80,6 +82,11 @@ class TrialRun:
     def model(self) -> GPT:
         """The GPT being trained (DeepSpeed's `engine.module`)."""
         return self.engine.module  # type: ignore[no-any-return]
+
+    @property
+    def layout(self) -> BatchLayout:
+        """How each step's batch splits over this trial's data-parallel workers."""
+        return self.trial.train.layout(world()[1])
 
 
 @dataclass
@@ -176,10 +183,11 @@ def parameters_finite(model: torch.nn.Module) -> bool:
     """Whether every parameter is finite, in one reduction per tensor (cheap next to a step).
 
     A sum is non-finite when any element is (NaN and ±inf propagate). It also overflows for
-    finite weights near 1e38/numel, which is divergence by any measure.
+    finite weights near 1e38/numel, which is divergence by any measure. Under ZeRO-3 each
+    worker checks its shards and all workers agree on the answer, so all stop together.
     """
-    sums = torch.stack([p.detach().float().sum() for p in model.parameters()])
-    return bool(torch.isfinite(sums).all())
+    sums = torch.stack([p.detach().float().sum() for p in local_parameter_values(model)])
+    return all_workers(bool(torch.isfinite(sums).all()))
 
 
 def check_training(info: StepInfo) -> None:

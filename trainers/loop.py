@@ -29,11 +29,13 @@ import numpy as np
 import torch
 
 from configs import TrialConfig
+from configs.schema import BatchLayout
 from configs import metrics as M
 from configs import runs
 from trainers.batches import next_batch
 from trainers.checkpoint import TrainState, load_checkpoint
 from trainers.data.tasks import EvalSet, TaskData, build_task
+from trainers.distributed import full_parameters, held_parameter_share, is_logging_rank, mean_over_workers, world
 from trainers.engine import create_engine, resolve_device
 from trainers.evaluate import sequence_loss
 from trainers.hooks import Hook, Report, StepInfo, TrialDiverged, TrialRun, default_hooks, run_hooks
@@ -52,32 +54,37 @@ class TrialResult:
     steps_run: int  # steps executed by this call (less than num_steps after a resume)
 
 
-def train_step(engine: Any, batch: EvalSet, lr: float, micro_batch: int, loss: LossSpec) -> float:
-    """One optimizer step over `batch`, in micro-batches of `micro_batch` sequences.
+def train_step(engine: Any, batch: EvalSet, lr: float, layout: BatchLayout, loss: LossSpec) -> float:
+    """One optimizer step over `batch` (the global batch), split as `layout` says.
 
     Args:
         engine: a DeepSpeed engine (its gradient accumulation equals the number of
-            micro-batches in `batch`; it steps the optimizer at the boundary).
-        batch: inputs and targets of the whole step.
+            micro-batches in `batch`; it steps the optimizer at the boundary, after averaging
+            the gradients over the workers).
+        batch: inputs and targets of the whole step, the same on every worker.
         lr: learning rate set on every parameter group for this step.
-        micro_batch: sequences per forward/backward pass.
+        layout: micro-batch rows per worker and this worker's share (`TrainConfig.layout`).
         loss: scored positions and the `l2` penalty, if any, added to each micro-batch loss.
 
     Returns:
-        The mean data loss (cross-entropy, without the penalty) over the micro-batches.
+        The mean data loss (cross-entropy, without the penalty) over the micro-batches and
+        over the workers: what one worker running the whole batch would report.
     """
     for group in engine.optimizer.param_groups:
         group["lr"] = lr
     device, losses = engine.device, []
-    for lo in range(0, len(batch.inputs), micro_batch):
-        x = torch.from_numpy(batch.inputs[lo : lo + micro_batch]).to(device)
-        y = torch.from_numpy(batch.targets[lo : lo + micro_batch]).to(device)
+    rank = world()[0]
+    micro_rows = layout.micro_per_worker * layout.world_size
+    for lo in range(0, len(batch.inputs), micro_rows):
+        rows = layout.worker_slice(lo, rank)
+        x = torch.from_numpy(batch.inputs[rows]).to(device)
+        y = torch.from_numpy(batch.targets[rows]).to(device)
         data_loss = sequence_loss(engine, x, y, loss.loss_on)
         penalty = l2_penalty(loss)
         engine.backward(data_loss if penalty is None else data_loss + penalty)
         engine.step()  # DeepSpeed steps the optimizer at accumulation boundaries
         losses.append(float(data_loss.detach()))
-    return float(np.mean(losses))
+    return mean_over_workers(float(np.mean(losses)))
 
 
 def train(run: TrialRun, hooks: Sequence[Hook]) -> int:
@@ -92,7 +99,7 @@ def train(run: TrialRun, hooks: Sequence[Hook]) -> int:
         started = time.perf_counter()
         batch = next_batch(run.task, state.step, trial.train.batch_size, trial.seed)
         lr = lr_at(state.step, trial.optim, trial.train.num_steps)
-        loss = train_step(run.engine, batch, lr, trial.train.micro_batch, run.loss)
+        loss = train_step(run.engine, batch, lr, run.layout, run.loss)
         state.train_seconds += time.perf_counter() - started
         state.step += 1
         state.loss_sum += loss
@@ -192,13 +199,13 @@ def _start_run(
     resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
     log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed, **tags})
     if state.step == 0:
-        tracker.log_metrics(_size_metrics(trial, task), step=0)
+        tracker.log_metrics({**_size_metrics(trial, task), **_layout_metrics(engine)}, step=0)
     spec = loss_spec(model, trial.optim, task.loss_on)
     return TrialRun(trial, task, engine, device, tracker, state, spec, root)
 
 
 def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None, run_id: str | None) -> Tracker:
-    if tracking is None:
+    if tracking is None or not is_logging_rank():  # rank 0 logs; the other workers log nowhere
         return InMemoryTracker()
     if isinstance(tracking, TrackingTarget):
         return MlflowTracker(tracking, runs.run_name(trial), run_id, identity=runs.identity_tags(trial))
@@ -219,9 +226,14 @@ def _size_metrics(trial: TrialConfig, task: TaskData) -> dict[str, float]:
     return values
 
 
+def _layout_metrics(engine: Any) -> dict[str, float]:
+    return {M.WORLD_SIZE: float(world()[1]), M.PARAM_SHARE: held_parameter_share(engine.module)}
+
+
 def _store_figures(run: TrialRun) -> None:
     from trainers.artifacts import write_run_figures  # matplotlib: loaded only when a run ends
 
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in write_run_figures(run.model, Path(tmp)):
-            run.tracker.log_artifact(path)
+    with full_parameters(run.model), tempfile.TemporaryDirectory() as tmp:  # every worker gathers
+        if is_logging_rank():
+            for path in write_run_figures(run.model, Path(tmp)):
+                run.tracker.log_artifact(path)

@@ -7,21 +7,23 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
+from analysis.select import matches, rows_where
 from cluster.tables import print_table
 
 
-def _matches(column: pd.Series, value: str) -> pd.Series:
-    numeric = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
-    if pd.notna(numeric) and pd.api.types.is_numeric_dtype(column):
-        return (column - numeric).abs() < 1e-12 * max(abs(numeric), 1.0)
-    return column.astype(str) == value
+def _varying_columns(table: pd.DataFrame) -> list[str]:
+    """Config columns (dotted names) and D whose values differ between the rows: what tells runs apart."""
+    candidates = ["D", *(c for c in table.columns if "." in c)]
+    return [c for c in candidates if c in table and table[c].astype(str).nunique() > 1]
 
 
 def density_within(console: Console, uri: str, experiment: str, group_column: str, reference: str, target: str,
-                   loss_metric: str, bootstrap: int, out: Path, analysis: str) -> None:
-    """Density of the target group's runs against a law fitted on the reference group.
+                   loss_metric: str, bootstrap: int, out: Path, analysis: str, where: list[str]) -> None:
+    """Density of the target group's runs against a law L(N) fitted on the reference group.
 
-    Logs the result as the experiment's analysis run of kind `analysis` (replacing the previous one).
+    The law is in N alone, so reference runs should share D (`where`, e.g. train.num_steps=250).
+    Each row of the output names its run and the config columns that vary. Logs the result as
+    the experiment's analysis run of kind `analysis` (replacing the previous one).
 
     Raises:
         AnalysisInputError: no finished runs, an unknown column, an empty group.
@@ -32,23 +34,25 @@ def density_within(console: Console, uri: str, experiment: str, group_column: st
     from analysis.record import log_analysis_run
 
     points = points_from_experiment(uri, experiment, loss_metric)
-    table = points.table
+    table = rows_where(points.table, where)
     if group_column not in table:
         raise AnalysisInputError(f"--group-column {group_column!r} is not a config column of '{experiment}'")
     labels = pd.Series("other", index=table.index)
-    labels[_matches(table[group_column], reference)] = "reference"
-    labels[_matches(table[group_column], target)] = "target"
+    labels[matches(table[group_column], reference)] = "reference"
+    labels[matches(table[group_column], target)] = "target"
     result = fit_density_table(table.assign(group=labels), group_column="group", reference_group="reference",
                                target_group="target", num_bootstrap=bootstrap)
+    targets = table[labels == "target"]
+    runs = pd.concat([targets[["run_id", *_varying_columns(targets)]].reset_index(drop=True), result.runs], axis=1)
     runs_path = out / "density_runs.csv"
-    result.runs.to_csv(runs_path, index=False)
+    runs.to_csv(runs_path, index=False)
     print_table(console, f"density of {group_column}={target} against the {group_column}={reference} law",
-                result.runs.round(4).to_dict(orient="records"))
+                runs.drop(columns="run_id").round(4).to_dict(orient="records"))
     lo, hi = result.interval
     console.print(f"mean density ρ = {result.mean_density:.3f} [{lo:.3f}, {hi:.3f}] ({result.level:.0%} bootstrap); "
                   f"{result.num_undefined} runs below the reference asymptote")
     log_analysis_run(uri, experiment, "fit-density", [runs_path], points.run_ids,
-                     {"group_column": group_column, "reference": reference, "target": target},
+                     {"group_column": group_column, "reference": reference, "target": target, "where": " ".join(where)},
                      {"mean_density": result.mean_density}, analysis=analysis)
     console.print(f"wrote {runs_path}")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_or_default
+from cluster.cli.options import Experiment, TrackingUri, Where, Workdir, tracking_uri_or_default
 from cluster.tables import make_console, print_table
 from configs import metrics as M
 
@@ -195,6 +195,7 @@ def fit_compare(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the comparison as JSON here.")] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for compare.json and compare.png.")] = Path("out/compare"),
     loss_metric: Annotated[str, typer.Option(help="Loss column to fit.")] = M.VAL_LOSS,
+    where: Where = None,
     seed: int = 0,
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
@@ -203,20 +204,21 @@ def fit_compare(
     convention = _convention(flops_convention)
     with exit_on_input_error():
         _fit_compare(experiment, group_column, reference, shared_e, at_loss, bootstrap, convention, json_out, out,
-                     loss_metric, seed, tracking_uri_or_default(tracking_uri, workdir))
+                     loss_metric, where or [], seed, tracking_uri_or_default(tracking_uri, workdir))
 
 
 def _fit_compare(experiment: str, group_column: str, reference: str | None, shared_e: bool, at_loss: float | None,
                  bootstrap: int, convention: Literal["scalinglab", "6nd"], json_out: Path | None, out: Path,
-                 loss_metric: str, seed: int, uri: str) -> None:
+                 loss_metric: str, where: list[str], seed: int, uri: str) -> None:
     from analysis.laws.compare import compare_groups
     from analysis.laws.flops import flops_relation, with_compute
     from analysis.laws.points import points_from_experiment
     from analysis.laws.report import write_compare_outputs
     from analysis.record import log_analysis_run
+    from analysis.select import rows_where
 
     points = points_from_experiment(uri, experiment, loss_metric)
-    table = with_compute(points.table, convention, f"experiment '{experiment}'")
+    table = with_compute(rows_where(points.table, where), convention, f"experiment '{experiment}'")
     result = compare_groups(table, group_column, flops_relation(table, convention), reference=reference,
                             shared_e=shared_e, at_loss=at_loss, num_bootstrap=bootstrap, seed=seed)
     files = write_compare_outputs(result, table, group_column, out)
@@ -229,9 +231,9 @@ def _fit_compare(experiment: str, group_column: str, reference: str | None, shar
     log_analysis_run(uri, experiment, "fit-compare", files, points.run_ids,
                      {"group_column": group_column, "reference": result.reference, "shared_E": result.shared_e,
                       "at_loss": result.at_loss, "bootstrap": bootstrap, "loss_metric": loss_metric,
-                      "flops_convention": convention},
+                      "flops_convention": convention, "where": " ".join(where)},
                      {"alpha": result.alpha, "beta": result.beta, **values},
-                     analysis=analysis_kind("fit-compare", loss_metric))
+                     analysis=":".join([analysis_kind("fit-compare", loss_metric), *where]))
     for path in files:
         console.print(f"wrote {path}")
 
@@ -255,7 +257,8 @@ def fit_density(
     experiment: OptionalExperiment = None,
     group_column: Annotated[str | None, typer.Option(help="Config column separating reference and target runs.")] = None,
     reference: Annotated[str | None, typer.Option(help="Value of --group-column for the reference runs.")] = None,
-    target: Annotated[str | None, typer.Option(help="Value of --group-column for the target runs.")] = None,
+    target: Annotated[str | None, typer.Option(help="Value of --group-column for the target runs (none: runs where it is unset).")] = None,
+    where: Where = None,
     catalog: Annotated[Path | None, typer.Option(help="CSV: name, date, params, score or loss.")] = None,
     reference_csv: Annotated[Path | None, typer.Option(help="CSV (N, loss) of the reference family.")] = None,
     out: Annotated[Path, typer.Option("-o", "--out")] = Path("out/density"),
@@ -280,5 +283,6 @@ def fit_density(
                                  "across models give --catalog with --reference-csv or -e")
     with exit_on_input_error():
         out.mkdir(parents=True, exist_ok=True)
+        kind = ":".join([analysis_kind("fit-density", loss_metric), *(where or [])])
         density_within(console, uri, experiment, group_column, reference, target, loss_metric, bootstrap, out,
-                       analysis_kind("fit-density", loss_metric))
+                       kind, where or [])

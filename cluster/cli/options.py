@@ -12,6 +12,8 @@ from cluster.workdir import default_tracking_uri
 Workdir = Annotated[Path, typer.Option(help="Holds mlflow.db, mlartifacts/ and ray_results/.")]
 TrackingUri = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow URI (default: sqlite in workdir).")]
 Experiment = Annotated[str, typer.Option("-e", "--experiment", help="MLflow experiment to read.")]
+Where = Annotated[list[str] | None, typer.Option(
+    help="COLUMN=VALUE: keep only runs where it holds (repeatable; `none` = unset), e.g. train.num_steps=250.")]
 
 
 def tracking_uri_or_default(tracking_uri: str | None, workdir: Path) -> str:

@@ -70,7 +70,7 @@ def test_build_ds_config_is_pure() -> None:
 
 
 def test_micro_batch_not_divisible_by_world_size() -> None:
-    with pytest.raises(ValueError, match=r"train\.micro_batch_size \(128\) must be divisible by the world size \(3\)"):
+    with pytest.raises(ValueError, match=r"train\.micro_batch_size \(128\) must be divisible by resources\.workers_per_trial \(3\)"):
         build_ds_config(trial({"batch_size": 512, "micro_batch_size": 128}), "cpu", world_size=3)
 
 

@@ -69,7 +69,7 @@ def test_one_step_equals_the_hand_computed_update(mode: str, decay_all: bool) ->
     model = build_model(t.model, t.init, VOCAB, SEQ_LEN, seed=0)
     expected = hand_computed_step(copy.deepcopy(model), batch(), mode, decay_all)
     engine = create_engine(t, model, "cpu")
-    train_step(engine, batch(), LR, t.train.micro_batch, loss_spec(model, t.optim, "all"))
+    train_step(engine, batch(), LR, t.train.layout(1), loss_spec(model, t.optim, "all"))
     for name, w in model.named_parameters():
         torch.testing.assert_close(w.detach(), expected[name], rtol=1e-5, atol=1e-6, msg=name)
     ln_gain = model.blocks[0].ln1.weight.detach()  # started at 1: shows whether norms decayed
@@ -81,7 +81,7 @@ def test_the_modes_differ_and_matrices_only_leaves_norms_undecayed() -> None:
     for mode, decay_all in (("decoupled", True), ("decoupled", False), ("l2", True)):
         t = trial(mode, decay_all)
         model = build_model(t.model, t.init, VOCAB, SEQ_LEN, seed=0)
-        train_step(create_engine(t, model, "cpu"), batch(), LR, 4, loss_spec(model, t.optim, "all"))
+        train_step(create_engine(t, model, "cpu"), batch(), LR, t.train.layout(1), loss_spec(model, t.optim, "all"))
         gains[(mode, decay_all)] = model.ln_f.weight.detach().clone()
     # Decoupled decay moves a decayed gain by exactly lr·λ beyond the Adam step.
     torch.testing.assert_close(gains[("decoupled", False)] - gains[("decoupled", True)],
