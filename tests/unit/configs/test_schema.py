@@ -122,6 +122,20 @@ INVALID_SWEEPS = {
         sweep(seeds=[]),
         [r"seeds = \[\]", r"at least 1 item"],
     ),
+    "micro-batch does not split over the workers": (
+        sweep(base={"train": {"batch_size": 60, "micro_batch_size": 15}}, resources={"workers_per_trial": 2}),
+        [r"train\.micro_batch_size \(15\) must be divisible by resources\.workers_per_trial \(2\)",
+         r"multiple of 2"],
+    ),
+    "no workers": (
+        sweep(resources={"workers_per_trial": 0}),
+        [r"resources\.workers_per_trial = 0", r"greater than or equal to 1"],
+    ),
+    "ZeRO-3 with weight-editing probes": (
+        sweep(base={"train": {"zero_stage": 3}}),
+        [r"train\.zero_stage 3 shards the parameters", r"eval\.phi_weight_every and eval\.ratedist_bits",
+         r"set eval\.phi_weight_every: 0 and eval\.ratedist_bits: \[\]"],
+    ),
 }
 
 
@@ -131,6 +145,17 @@ def test_invalid_sweep_message(raw: dict[str, Any], patterns: list[str]) -> None
         parse_sweep(raw)
     for pattern in patterns:
         assert re.search(pattern, str(info.value)), f"{pattern!r} not in:\n{info.value}"
+
+
+def test_zero3_without_weight_editing_probes_is_valid() -> None:
+    parse_sweep(sweep(base={"train": {"zero_stage": 3}, "eval": {"phi_weight_every": 0, "ratedist_bits": []}}))
+
+
+def test_layout_splits_each_micro_batch_over_the_workers() -> None:
+    layout = TrainConfig(batch_size=64, micro_batch_size=32).layout(2)
+    assert (layout.micro_per_worker, layout.grad_accum_steps) == (16, 2)
+    # rank 1's rows of the second micro-batch: the second half of rows 32..63
+    assert layout.worker_slice(32, 1) == slice(48, 64)
 
 
 def test_config_error_is_a_value_error() -> None:
