@@ -3,12 +3,20 @@
 Levanter's `Tracker` shape: the loop logs through an interface, so unit tests use
 `InMemoryTracker` and real runs use `MlflowTracker`. The MLflow tracker batches each
 evaluation's metrics into one `log_batch` call (a single `log_metric` costs ~7 ms on
-sqlite) and sends it asynchronously; `flush()` waits for everything sent so far, and the
-loop calls it before every checkpoint, so a checkpoint never runs ahead of the log.
+sqlite).
 
-Resume contract: a retried trial re-runs the steps after its last checkpoint. The tracker
-learns the last step already in the run (`last_logged_step`) and drops anything at or
-before it, so the history has no duplicated and no missing steps.
+Outages lose nothing: each batch is appended to a local spool file (`MetricSpool`, JSON
+lines under `spool_dir()`), then sent, and leaves the spool only once MLflow accepted it.
+While the server is unreachable training goes on; later `log_metrics`/`flush` calls resend
+the spool oldest first, and `finish` waits (up to `patience_s()`) until it is empty.
+`flush()`, called before every checkpoint, means durable (in MLflow or fsynced in the
+spool) and returns within seconds when the server is down. Resending is idempotent: a
+batch keeps its timestamp, and MLflow ignores a (key, value, timestamp, step) it holds.
+
+Resume contract: a retried trial re-runs the steps after its last checkpoint. Reopening a
+run first sends what an earlier attempt on this machine left in its spool, then learns the
+last step already in the run (`last_logged_step`) and drops anything at or before it, so the
+history has no duplicated and no missing steps.
 
 Run names, tags and the "finished" rule are `configs.runs`'; this module only carries them
 to MLflow. It imports neither torch nor (until a tracker is opened) MLflow, so the driver
@@ -18,11 +26,14 @@ can import `TrackingTarget` from here cheaply.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from configs import metrics as M
 from configs import runs
@@ -33,6 +44,21 @@ RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 
 DESCRIPTION_TAG = "mlflow.note.content"
 """MLflow shows this tag as the run's description (the divergence message goes there)."""
+
+SPOOL_DIR_ENV = "SCALINGLAB_SPOOL_DIR"
+"""Folder of the metric spools (default: `<system temp>/scalinglab-spool`)."""
+
+PATIENCE_ENV = "SCALINGLAB_TRACKING_PATIENCE_S"
+"""How long a tracker waits for an unreachable server before it gives up (default 600 s)."""
+
+DEFAULT_PATIENCE_S = 600.0
+
+FAIL_FAST_HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+"""MLflow's own HTTP retries (7, backoff factor 2: ~4 min a request to a dead server) would
+stall training in one `log_batch`; the tracker retries by itself, so a request gets one quick
+retry (for a stale pooled connection after a restart) and 10 s per attempt."""
+
+T = TypeVar("T")
 
 
 class Tracker(Protocol):
@@ -103,6 +129,90 @@ class TrackingTarget:
     experiment: str
 
 
+class TrackingUnreachable(RuntimeError):
+    """The tracking server stayed unreachable for longer than the tracker's patience."""
+
+
+def spool_dir() -> Path:
+    """Where metric spools live: `$SCALINGLAB_SPOOL_DIR`, else `<system temp>/scalinglab-spool`."""
+    return Path(os.environ.get(SPOOL_DIR_ENV) or Path(tempfile.gettempdir()) / "scalinglab-spool")
+
+
+def patience_s() -> float:
+    """`$SCALINGLAB_TRACKING_PATIENCE_S`, else `DEFAULT_PATIENCE_S`."""
+    return float(os.environ.get(PATIENCE_ENV) or DEFAULT_PATIENCE_S)
+
+
+def is_outage(error: BaseException) -> bool:
+    """True when `error` says the server could not be reached (not that it refused a request).
+
+    MLflow wraps a failed HTTP request in an `MlflowException` whose context is the requests
+    error; retries given up on 429/5xx answers read "Max retries exceeded". An sqlite store
+    raises neither, so its real errors propagate."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    unreachable = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+    chain = [error, error.__cause__, error.__context__]
+    if any(isinstance(link, unreachable) for link in chain):
+        return True
+    markers = ("Max retries exceeded", "Connection refused", "Connection aborted", "failed with timeout exception")
+    return isinstance(error, MlflowException) and any(marker in error.message for marker in markers)
+
+
+class MetricSpool:
+    """Metric batches of one run not yet accepted by MLflow: a JSON-lines file, oldest first.
+
+    One line per batch: `{"step": int, "timestamp_ms": int, "values": {key: float}}`. The
+    file and `pending` always hold the same batches; the file is removed when none is left.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending: list[dict[str, Any]] = []
+        if path.exists():
+            lines = path.read_text().splitlines()
+            for line in lines:
+                try:
+                    self.pending.append(json.loads(line))
+                except json.JSONDecodeError:  # torn by a crash mid-append (it was never fsynced)
+                    print(f"scalinglab: dropping a torn line of {path}", file=sys.stderr)
+            if len(self.pending) < len(lines):
+                self._rewrite()  # else the next append would continue the torn line
+
+    def append(self, batch: dict[str, Any]) -> None:
+        """Add a batch at the end (written through to the OS; `sync` makes it durable)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as file:
+            file.write(json.dumps(batch) + "\n")
+        self.pending.append(batch)
+
+    def drop_sent(self, count: int) -> None:
+        """Remove the `count` oldest batches (MLflow accepted them)."""
+        if count == 0:
+            return
+        del self.pending[:count]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        """Replace the file (atomically, fsynced) with `pending`; remove it if that is empty."""
+        if not self.pending:
+            self.path.unlink(missing_ok=True)
+            return
+        partial = self.path.with_suffix(".tmp")
+        with partial.open("w") as file:
+            file.writelines(json.dumps(batch) + "\n" for batch in self.pending)
+            file.flush()
+            os.fsync(file.fileno())
+        partial.replace(self.path)
+
+    def sync(self) -> None:
+        """fsync the file (there is one when anything is pending)."""
+        if self.pending:
+            with self.path.open("a") as file:
+                os.fsync(file.fileno())
+
+
 class MlflowTracker:
     """Logs one trial to one MLflow run; reopens the same run when a trial resumes."""
 
@@ -112,32 +222,45 @@ class MlflowTracker:
         run_name: str,
         run_id: str | None = None,
         identity: dict[str, str] | None = None,
+        patience: float | None = None,
     ) -> None:
         """Open run `run_id`, else an unfinished trial run carrying `identity`, else a new run.
 
         Reusing an unfinished run covers a trial retried before its first checkpoint: it
         restarts from step 0 but keeps logging into the run its first attempt created.
-        "Unfinished" is `configs.runs`' one rule (MLflow status other than FINISHED).
+        "Unfinished" is `configs.runs`' one rule (MLflow status other than FINISHED). Every
+        request waits out an outage of up to `patience` seconds (default `patience_s()`).
+
+        Raises:
+            RuntimeError: the experiment does not exist.
+            TrackingUnreachable: the server stayed unreachable for `patience` seconds.
         """
         from mlflow import MlflowClient
 
-        self._client = MlflowClient(tracking_uri=target.uri)
-        self._pending: list[Any] = []
-        if run_id is None:
-            experiment = self._client.get_experiment_by_name(target.experiment)
-            if experiment is None:  # the driver creates it; see STACK_NOTES (creation race)
-                raise RuntimeError(
-                    f"MLflow experiment '{target.experiment}' does not exist at {target.uri}; "
-                    "create it once in the driver before starting trials"
-                )
-            run_id = self._unfinished_run(experiment.experiment_id, identity)
-            if run_id is None:
-                run_id = self._client.create_run(experiment.experiment_id, run_name=run_name).info.run_id
-        if self._client.get_run(run_id).info.status != "RUNNING":  # a retry: FAILED before
-            self._client.update_run(run_id, status="RUNNING")
-        self.run_id = run_id
+        if target.uri.startswith(("http://", "https://")):
+            for name, value in FAIL_FAST_HTTP_ENV.items():  # read by MLflow on every request
+                os.environ.setdefault(name, value)
         self.target = target  # where sibling runs (cool-down branches) are opened
-        self.last_logged_step = self._max_logged_step()
+        self.patience = patience_s() if patience is None else patience
+        self._client = MlflowClient(tracking_uri=target.uri)
+        self._next_send = 0.0  # monotonic time before which log_metrics/flush do not resend
+        self._send_pause = 0.0
+        self.run_id = run_id or self._retrying(lambda: self._find_or_create(run_name, identity), "opening the run")
+        if self._retrying(lambda: self._client.get_run(self.run_id), "opening the run").info.status != "RUNNING":
+            self._retrying(lambda: self._client.update_run(self.run_id, status="RUNNING"), "reopening the run")
+        self.spool = MetricSpool(spool_dir() / f"{self.run_id}.jsonl")
+        self._drain()  # an earlier attempt's unsent steps count as logged: send them first
+        self.last_logged_step = self._retrying(self._max_logged_step, "reading the run's history")
+
+    def _find_or_create(self, run_name: str, identity: dict[str, str] | None) -> str:
+        experiment = self._client.get_experiment_by_name(self.target.experiment)
+        if experiment is None:  # the driver creates it; see STACK_NOTES (creation race)
+            raise RuntimeError(
+                f"MLflow experiment '{self.target.experiment}' does not exist at {self.target.uri}; "
+                "create it once in the driver before starting trials"
+            )
+        found = self._unfinished_run(experiment.experiment_id, identity)
+        return found or str(self._client.create_run(experiment.experiment_id, run_name=run_name).info.run_id)
 
     def _unfinished_run(self, experiment_id: str, identity: dict[str, str] | None) -> str | None:
         if not identity:
@@ -151,38 +274,114 @@ class MlflowTracker:
         keys = self._client.get_run(self.run_id).data.metrics
         return max((m.step for key in keys for m in self._client.get_metric_history(self.run_id, key)), default=-1)
 
+    def _retrying(self, call: Callable[[], T], what: str, kept: str = "") -> T:
+        """`call()`, retried with backoff (1, 2, 4 … 30 s) while `is_outage`; other errors propagate."""
+        started, delay = time.monotonic(), 1.0
+        while True:
+            try:
+                return call()
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                waited = time.monotonic() - started
+                if waited >= self.patience:
+                    raise TrackingUnreachable(
+                        f"MLflow server {self.target.uri} unreachable for {waited:.0f} s while {what}; "
+                        f"gave up after the {self.patience:g} s patience (${PATIENCE_ENV}){kept}"
+                    ) from error
+                delay = min(delay, self.patience - waited)
+                print(f"scalinglab: MLflow server {self.target.uri} unreachable while {what}; retrying in "
+                      f"{delay:.0f} s ({waited:.0f} of {self.patience:g} s patience)", file=sys.stderr)
+                time.sleep(delay)
+                delay = min(2 * delay, 30.0)
+
+    def send_batch(self, batch: dict[str, Any]) -> None:
+        """Send one spooled batch to MLflow (raises what MLflow raises)."""
+        from mlflow.entities import Metric
+
+        metrics = [Metric(k, v, batch["timestamp_ms"], batch["step"]) for k, v in batch["values"].items()]
+        self._client.log_batch(self.run_id, metrics=metrics)
+
+    def _send_spool(self) -> None:
+        """Send every pending batch, oldest first; on an error the unsent ones stay."""
+        sent = 0
+        try:
+            for batch in self.spool.pending:
+                self.send_batch(batch)
+                sent += 1
+        finally:
+            self.spool.drop_sent(sent)
+
+    def _try_send(self) -> None:
+        """One non-blocking attempt at the spool; after an outage, the next waits 1, 2, 4 … 30 s."""
+        if not self.spool.pending or time.monotonic() < self._next_send:
+            return
+        try:
+            self._send_spool()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            if not self._send_pause:
+                print(f"scalinglab: MLflow server {self.target.uri} unreachable; run {self.run_id} keeps its "
+                      f"metrics in {self.spool.path} until it is back", file=sys.stderr)
+            self._send_pause = min(2 * self._send_pause, 30.0) if self._send_pause else 1.0
+            self._next_send = time.monotonic() + self._send_pause
+            return
+        if self._send_pause:
+            print(f"scalinglab: MLflow server {self.target.uri} is back; spooled metrics sent", file=sys.stderr)
+        self._send_pause = 0.0
+
+    def _drain(self) -> None:
+        if self.spool.pending:
+            count = len(self.spool.pending)
+            kept = f"; the unsent metrics stay in {self.spool.path} (reopening the run sends them)"
+            self._retrying(self._send_spool, f"sending {count} spooled metric batches", kept)
+            self._send_pause = self._next_send = 0.0
+
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        existing = self._client.get_run(self.run_id).data.params  # MLflow refuses a re-logged param
-        self._client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items() if k not in existing])
+        def send() -> None:
+            existing = self._client.get_run(self.run_id).data.params  # MLflow refuses a re-logged param
+            fresh = [Param(k, str(v)) for k, v in params.items() if k not in existing]
+            self._client.log_batch(self.run_id, params=fresh)
+
+        self._retrying(send, "logging params")
 
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        self._client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        self._retrying(lambda: self._client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()]),
+                       "setting tags")
 
     def log_metrics(self, values: dict[str, float], step: int) -> None:
-        from mlflow.entities import Metric
-
         if step <= self.last_logged_step:
             return
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in values.items()]
-        self._pending.append(self._client.log_batch(self.run_id, metrics=batch, synchronous=False))
-        self.last_logged_step = step
+        self.spool.append({"step": step, "timestamp_ms": now, "values": {k: float(v) for k, v in values.items()}})
+        self.last_logged_step = step  # spooled counts as logged (the resume contract's rule)
+        self._try_send()
 
     def log_artifact(self, path: Path) -> None:
-        self._client.log_artifact(self.run_id, str(path))
+        self._retrying(lambda: self._client.log_artifact(self.run_id, str(path)), f"uploading {path.name}")
 
     def flush(self) -> None:
-        for operation in self._pending:
-            operation.wait()
-        self._pending.clear()
+        """Make everything logged so far durable: sent to MLflow, or fsynced in the spool.
+
+        Returns within seconds when the server is down (one attempt, at most).
+        """
+        self._try_send()
+        self.spool.sync()
 
     def finish(self, status: RunStatus) -> None:
-        self.flush()
-        self._client.set_terminated(self.run_id, status=status)
+        """Send the whole spool (waiting out an outage up to the patience), then end the run.
+
+        Raises:
+            TrackingUnreachable: the server stayed down; the spool file (named in the
+                message) keeps every unsent batch.
+        """
+        self._drain()
+        self._retrying(lambda: self._client.set_terminated(self.run_id, status=status), f"ending the run {status}")
 
 
 def log_run_setup(tracker: Tracker, params: dict[str, Any], tags: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ port), never with `ray stop`, which would stop every Ray on the machine.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -125,3 +126,25 @@ def mlflow_server(workdir: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def start_mlflow_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """`scalinglab server` for `workdir`'s store on `port`, in its own process group; returns once
+    it answers /health. Stop it with `stop_process_group` (the same store and port can be
+    started again: an outage and its end)."""
+    command = [sys.executable, "-m", "cluster.cli", "server", "--workdir", str(workdir), "--port", str(port)]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health")
+    except BaseException:
+        stop_process_group(server)
+        raise
+    return server
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """SIGTERM `process`'s group (it leads one: started with `start_new_session`) and wait for it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=timeout_s)
