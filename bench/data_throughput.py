@@ -41,7 +41,8 @@ from configs import TrialConfig, load_sweep  # noqa: E402
 from configs.data import DataConfig, TokenizerConfig  # noqa: E402
 from configs.models import resolve_model  # noqa: E402
 from trainers.data.corpus import SEPARATOR  # noqa: E402
-from trainers.data.tasks import build_task, next_batch  # noqa: E402
+from trainers.batches import next_batch  # noqa: E402
+from trainers.data.tasks import build_task  # noqa: E402
 from trainers.data.text_cache import open_stream, prepare_text_data  # noqa: E402
 from trainers.data.text_tokenizer import TextTokenizer  # noqa: E402
 from trainers.evaluate import sequence_loss  # noqa: E402

@@ -137,19 +137,3 @@ def sample_fresh(task: TaskData, step: int, batch_size: int, seed: int) -> EvalS
     rng = np.random.default_rng([seed, 2, step])
     tokens, _ = sample_domain_mixture(list(task.fresh_sources), batch_size, task.seq_len + 1, rng)
     return _lm_set(tokens)
-
-
-def next_batch(task: TaskData, step: int, batch_size: int, seed: int) -> EvalSet:
-    """The training batch of optimizer step `step` (0-based), for any task.
-
-    A fixed training set (`task.train`) is read in per-epoch permutations
-    (`trainers.batches.batch_indices`); otherwise the batch is drawn for the step
-    (`sample_fresh`: text windows by domain weight, or fresh Markov sequences). Every case is a
-    function of (step, seed), so a resumed run sees the same batches.
-    """
-    if task.train is None:
-        return sample_fresh(task, step, batch_size, seed)
-    from trainers.batches import batch_indices  # here: trainers.batches imports this module
-
-    idx = batch_indices(step, batch_size, len(task.train.inputs), seed)
-    return EvalSet(task.train.inputs[idx], task.train.targets[idx])

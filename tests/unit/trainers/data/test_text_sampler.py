@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from configs import TrainConfig
-from trainers.data.tasks import build_task, next_batch, sample_fresh
+from trainers.batches import next_batch
+from trainers.data.tasks import build_task, sample_fresh
 from trainers.data.text import first_k_counts, stream_windows
 
 
