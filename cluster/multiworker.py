@@ -17,7 +17,6 @@ newest checkpoint (`ray.train.get_checkpoint()` in every worker) with nothing ad
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +40,13 @@ HEALTH_CHECK_S = "0.2"
 
 def worker_loop(config: dict[str, Any]) -> None:
     """One data-parallel worker: the same loop as a one-worker trial, reporting through Ray Train."""
-    from cluster.trainable import diverged_metrics, failure_injector
+    from cluster.trainable import diverged_metrics, failure_injector, ray_reporter
 
     trial = TrialConfig.model_validate(config["trial"])
     target = TrackingTarget(**config["tracking"])
     # One worker crashing takes the whole group down; rank 0 alone owns the test marker.
     maybe_fail = failure_injector(trial, config) if train.get_context().get_world_rank() == 0 else None
-
-    def report(metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
-        if checkpoint_dir is None:
-            train.report(metrics)
-        else:
-            train.report(metrics, checkpoint=train.Checkpoint.from_directory(str(checkpoint_dir)))
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Ray has persisted its copy
-        if maybe_fail is not None:
-            maybe_fail(int(metrics["step"]))
+    report = ray_reporter(train.report, train.Checkpoint, maybe_fail)
 
     tags = {M.TAG_NODE_ID: ray.get_runtime_context().get_node_id()}
     try:

@@ -12,6 +12,7 @@ Its MLflow run is already FAILED and tagged diverged.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,25 @@ def failure_injector(trial: TrialConfig, config: dict[str, Any]) -> Any:
     return check
 
 
+def ray_reporter(send: Callable[..., None], checkpoint_type: Any, after: Callable[[int], None] | None) -> Report:
+    """A loop `Report` that hands metrics and checkpoints to Ray (`tune.report` or `train.report`).
+
+    `checkpoint_type` is the matching `Checkpoint` class (Tune's and Train's differ); `after`,
+    if given, is called with the step once Ray has the report (test failure injection).
+    """
+
+    def report(metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        if checkpoint_dir is None:
+            send(metrics)
+        else:
+            send(metrics, checkpoint=checkpoint_type.from_directory(str(checkpoint_dir)))
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Ray has persisted its copy
+        if after is not None:
+            after(int(metrics["step"]))
+
+    return report
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """Tune entry point.
 
@@ -55,16 +75,7 @@ def train_trial(config: dict[str, Any]) -> None:
     """
     trial = TrialConfig.model_validate(config["trial"])  # the dict was only transport
     target = TrackingTarget(**config["tracking"])
-    maybe_fail = failure_injector(trial, config)
-
-    def report(metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
-        if checkpoint_dir is None:
-            tune.report(metrics)
-        else:
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Ray has persisted its copy
-        maybe_fail(int(metrics["step"]))
-
+    report = ray_reporter(tune.report, tune.Checkpoint, failure_injector(trial, config))
     earlier = config.get("resume", {}).get(trial.trial_id)
     try:
         _train_or_resume(trial, report, target, Path(earlier) if earlier else None)

@@ -21,16 +21,6 @@ IDENTITY = {M.TAG_SWEEP: "s", M.TAG_CONFIG_HASH: "abc123"}
 TRIAL_TAGS = {**IDENTITY, M.TAG_TRIAL_ID: "abc", M.TAG_KIND: runs.KIND_TRIAL}  # what run_trial sets
 
 
-@pytest.fixture
-def target(mlflow_uri: str, mlflow_experiment: str) -> TrackingTarget:
-    return TrackingTarget(mlflow_uri, mlflow_experiment)
-
-
-@pytest.fixture
-def client(mlflow_uri: str) -> MlflowClient:
-    return MlflowClient(tracking_uri=mlflow_uri)
-
-
 def history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
     return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
 

@@ -33,16 +33,6 @@ def spool_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def target(mlflow_uri: str, mlflow_experiment: str) -> TrackingTarget:
-    return TrackingTarget(mlflow_uri, mlflow_experiment)
-
-
-@pytest.fixture
-def client(mlflow_uri: str) -> MlflowClient:
-    return MlflowClient(tracking_uri=mlflow_uri)
-
-
-@pytest.fixture
 def dead_uri() -> str:
     """A loopback port nothing listens on (bound, then released)."""
     with socket.socket() as s:
