@@ -20,7 +20,7 @@ from cluster.sweep import run_sweep
 from configs import metrics as M
 from configs import parse_sweep
 from tests.integration.processes import free_port, start_mlflow_server, stop_process_group
-from trainers.tracker import SPOOL_DIR_ENV
+from trainers.spool import SPOOL_DIR_ENV
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
 

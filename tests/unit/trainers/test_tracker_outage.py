@@ -20,8 +20,8 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from configs import metrics as M
-from trainers.tracker import (FAIL_FAST_HTTP_ENV, SPOOL_DIR_ENV, MlflowTracker, TrackingTarget, TrackingUnreachable,
-                              is_outage)
+from trainers.spool import FAIL_FAST_HTTP_ENV, SPOOL_DIR_ENV, TrackingUnreachable, is_outage
+from trainers.tracker import MlflowTracker, TrackingTarget
 
 
 @pytest.fixture(autouse=True)
