@@ -10,7 +10,8 @@ both logging to their own fresh sqlite MLflow store:
   checkpoints through Ray storage, shutdown).
 
 The ideal sweep time is serial / num_cpus (perfect packing, zero overhead);
-efficiency = ideal / actual. The serial pass runs first and again last, and the faster of the
+efficiency = ideal / actual. A second sweep of 16 trials separates the fixed cost of a sweep
+(Ray start-up, the first actors' imports, shutdown) from what each further trial costs. The serial pass runs first and again last, and the faster of the
 two is used, so a slow patch of this shared machine does not flatter the ratio.
 
 Last line: `sweep_efficiency: <value>`.
@@ -35,7 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from configs import parse_sweep  # noqa: E402
 
 
-def sweep_dict(num_steps: int) -> dict[str, object]:
+def sweep_dict(num_steps: int, seeds: list[int]) -> dict[str, object]:
     return {
         "name": "overhead",
         "base": {
@@ -46,29 +47,30 @@ def sweep_dict(num_steps: int) -> dict[str, object]:
                       "checkpoint_every": num_steps // 2},
         },
         "grid": {"init.rate": [0.3, 0.5, 0.8, 1.0], "optim.weight_decay": [0.01, 0.1]},
+        "seeds": seeds,
         "resources": {"cpus_per_trial": 1, "max_failures": 0},
     }
 
 
-def time_serial(num_steps: int) -> float:
+def time_serial(num_steps: int, seeds: list[int]) -> float:
     from cluster.tracking import prepare_experiment
     from trainers.loop import run_trial
 
-    sweep = parse_sweep(sweep_dict(num_steps))
+    sweep = parse_sweep(sweep_dict(num_steps, seeds))
     with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()  # a fresh store, as the sweep starts from one
         target = prepare_experiment(sweep, Path(tmp), None)
-        started = time.perf_counter()
         for trial in sweep.trials():
             run_trial(trial, tracking=target)
         return time.perf_counter() - started
 
 
-def time_sweep(num_steps: int, num_cpus: int) -> float:
+def time_sweep(num_steps: int, num_cpus: int, seeds: list[int]) -> float:
     from cluster.sweep import run_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        result = run_sweep(parse_sweep(sweep_dict(num_steps)), Path(tmp), num_cpus=num_cpus)
+        result = run_sweep(parse_sweep(sweep_dict(num_steps, seeds)), Path(tmp), num_cpus=num_cpus)
         seconds = time.perf_counter() - started
     if result.num_failed:
         raise SystemExit(f"{result.num_failed} trials failed; the timing is meaningless")
@@ -80,14 +82,22 @@ def main() -> None:
     parser.add_argument("--num-steps", type=int, default=400)
     parser.add_argument("--num-cpus", type=int, default=2)
     args = parser.parse_args()
-    serial_first = time_serial(args.num_steps)
-    sweep = time_sweep(args.num_steps, args.num_cpus)
-    serial_last = time_serial(args.num_steps)
+    one, two = [0], [0, 1]  # 8 trials, and 16 for the marginal cost of a trial
+    serial_first = time_serial(args.num_steps, one)
+    sweep = time_sweep(args.num_steps, args.num_cpus, one)
+    sweep16 = time_sweep(args.num_steps, args.num_cpus, two)
+    serial_last = time_serial(args.num_steps, one)
     serial = min(serial_first, serial_last)
     ideal = serial / args.num_cpus
+    # The second 8 trials cost sweep16 − sweep: Ray's start-up, the first actors' imports and
+    # the shutdown are paid once, so this is what one more trial costs inside a sweep.
+    marginal = ideal / (sweep16 - sweep)
+    fixed = sweep - (sweep16 - sweep)
     print(f"8 trials × {args.num_steps} steps: serial {serial_first:.1f} s / {serial_last:.1f} s "
-          f"(using {serial:.1f}), ideal on {args.num_cpus} CPUs {ideal:.1f} s, sweep {sweep:.1f} s")
-    print(f"overhead per trial: {(sweep - ideal) * args.num_cpus / 8:.2f} s of CPU-slot time")
+          f"(using {serial:.1f}), ideal on {args.num_cpus} CPUs {ideal:.1f} s, sweep {sweep:.1f} s; "
+          f"16 trials: sweep {sweep16:.1f} s")
+    print(f"fixed cost of a sweep (Ray start, first imports, shutdown): {fixed:.1f} s; "
+          f"marginal efficiency of 8 more trials: {marginal:.3f}")
     print(f"sweep_efficiency: {ideal / sweep:.3f}")
 
 

@@ -92,6 +92,9 @@ def build_tuner(
             max_concurrent_trials=max_concurrent or res.max_concurrent or _worker_trials_that_fit(res),
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
+            # A fresh actor per trial re-imports torch, DeepSpeed and MLflow and re-initializes
+            # DeepSpeed's process group: seconds per trial that small ladders pay many times.
+            reuse_actors=True,
         ),
         run_config=run_config,
     )
