@@ -102,6 +102,11 @@ def workers_config(sweep_dir: Path, num_workers: int, cpus: float, gpus: float, 
             "storage": str(sweep_dir / TRAIN_FOLDER), "max_failures": max_failures}
 
 
+def train_checkpoint_exists(sweep_dir: Path, run: str) -> bool:
+    """Whether a multi-worker trial's Train run folder holds a checkpoint it will resume from."""
+    return any(path.is_dir() for path in (sweep_dir / TRAIN_FOLDER / run).glob("checkpoint_*"))
+
+
 def tune_trainable(workers_per_trial: int, cpus_per_trial: float, gpus_per_trial: float) -> Any:
     """The Tune trainable with its resources: one worker in the trial itself, or a coordinator.
 

@@ -27,7 +27,7 @@ from cluster.runtime import cluster_cpus, cluster_gpus, num_alive_nodes, start_r
 from cluster.session import DriverSession, driver_session, latest_checkpoint, record_processes
 from cluster.tables import make_console
 from cluster.tracking import finished_config_hashes, mark_interrupted_runs, prepare_experiment, resolve_uri
-from cluster.multiworker import tune_trainable, workers_config
+from cluster.multiworker import train_checkpoint_exists, tune_trainable, workers_config
 from configs import SweepConfig, TrialConfig
 from configs.sweep import ResourcesConfig
 from configs.runs import run_name
@@ -131,15 +131,16 @@ def run_sweep(
         done = finished_config_hashes(target, sweep.name)
         todo = [t for t in trials if t.config_hash not in done]
         resume = _resume_points(session, todo)
+        num_resumed = len(resume) + sum(train_checkpoint_exists(session.sweep_dir, run_name(t)) for t in todo)
         for info in prepare_sweep_text_data(t.data for t in todo):  # tokenized once, before any trial
             console.print(f"text data {'built' if info.built else 'cached'}: {info.path}")
         console.print(
             f"sweep [bold]{sweep.name}[/bold]: {len(trials)} trials, {len(trials) - len(todo)} already finished, "
-            f"{len(resume)} resume from a checkpoint; MLflow {target.uri} (experiment '{target.experiment}')"
+            f"{num_resumed} resume from a checkpoint; MLflow {target.uri} (experiment '{target.experiment}')"
         )
         num_failed = _run_trials(todo, sweep, target, session, address, num_cpus, max_concurrent,
                                  extra_config, resume) if todo else 0
-    return SweepResult(target, len(trials), len(trials) - len(todo), num_failed, len(resume),
+    return SweepResult(target, len(trials), len(trials) - len(todo), num_failed, num_resumed,
                        session.sweep_dir, time.monotonic() - started)
 
 
