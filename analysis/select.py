@@ -16,7 +16,8 @@ def matches(column: pd.Series, value: str) -> pd.Series:
         return column.isna() | column.astype(str).str.lower().isin(MISSING)
     numeric = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
     if pd.notna(numeric) and pd.api.types.is_numeric_dtype(column):
-        return (column - numeric).abs() < 1e-12 * max(abs(numeric), 1.0)
+        close: pd.Series = (column - numeric).abs() < 1e-12 * max(abs(numeric), 1.0)
+        return close
     return column.astype(str) == value
 
 
