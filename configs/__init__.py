@@ -10,9 +10,9 @@ from configs.schema import (
     InitConfig,
     ModelConfig,
     OptimConfig,
-    TrainConfig,
     TrialConfig,
 )
+from configs.train import TrainConfig
 from configs.sweep import SweepConfig
 
 __all__ = [

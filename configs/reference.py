@@ -15,8 +15,8 @@ from configs.schema import (
     InitConfig,
     ModelConfig,
     OptimConfig,
-    TrainConfig,
 )
+from configs.train import TrainConfig
 from configs.sweep import ResourcesConfig, SweepConfig, TrackingConfig
 
 SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (

@@ -1,7 +1,7 @@
 """The few collective operations a data-parallel trial needs, all no-ops in a one-process world.
 
 Every worker of a multi-worker trial runs the same loop on the same step: it takes its share of
-each micro-batch (`configs.schema.BatchLayout`), and DeepSpeed averages the gradients. What the
+each micro-batch (`configs.train.BatchLayout`), and DeepSpeed averages the gradients. What the
 workers must agree on besides — the logged loss, whether the run diverged, full weights for a
 metric under ZeRO-3 — goes through here, so the loop and the hooks read the same with one
 worker or many. Rank 0 is the one that logs (`is_logging_rank`).
@@ -31,7 +31,7 @@ def is_logging_rank() -> bool:
 
 def mean_over_workers(value: float) -> float:
     """The mean of `value` over all workers (each worker's loss covers its share of the batch)."""
-    rank, size = world()
+    size = world()[1]
     if size == 1:
         return value
     total = torch.tensor([value], dtype=torch.float64)

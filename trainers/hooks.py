@@ -26,6 +26,7 @@ type).
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from collections.abc import Callable, Sequence
@@ -36,7 +37,7 @@ from typing import Any
 import torch
 
 from configs import TrialConfig
-from configs.schema import BatchLayout
+from configs.train import BatchLayout
 from configs import metrics as M
 from trainers.checkpoint import TrainState, save_checkpoint
 from trainers.data.tasks import TaskData
@@ -83,9 +84,9 @@ class TrialRun:
         """The GPT being trained (DeepSpeed's `engine.module`)."""
         return self.engine.module  # type: ignore[no-any-return]
 
-    @property
+    @functools.cached_property
     def layout(self) -> BatchLayout:
-        """How each step's batch splits over this trial's data-parallel workers."""
+        """How each step's batch splits over this trial's data-parallel workers (fixed for the run)."""
         return self.trial.train.layout(world()[1])
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from configs import TrialConfig
-from configs.schema import BatchLayout
+from configs.train import BatchLayout
 from configs import metrics as M
 from configs import runs
 from trainers.batches import next_batch

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from configs import ConfigError, TrialConfig, parse_sweep
-from configs.schema import DataConfig, ModelConfig, TrainConfig, flatten
+from configs.schema import DataConfig, ModelConfig, flatten
+from configs.train import TrainConfig
 
 
 def sweep(**fields: Any) -> dict[str, Any]:
@@ -148,7 +149,9 @@ def test_invalid_sweep_message(raw: dict[str, Any], patterns: list[str]) -> None
 
 
 def test_zero3_without_weight_editing_probes_is_valid() -> None:
-    parse_sweep(sweep(base={"train": {"zero_stage": 3}, "eval": {"phi_weight_every": 0, "ratedist_bits": []}}))
+    raw = sweep(base={"train": {"zero_stage": 3}, "eval": {"phi_weight_every": 0, "ratedist_bits": []}})
+    (trial,) = parse_sweep(raw).trials()
+    assert trial.train.zero_stage == 3 and trial.eval.ratedist_bits == []
 
 
 def test_layout_splits_each_micro_batch_over_the_workers() -> None:
