@@ -40,6 +40,11 @@ class DriverSession:
     sweep_dir: Path
     name: str
 
+    @property
+    def first(self) -> bool:
+        """No earlier driver session of this sweep ran trials from this folder."""
+        return self.name == f"{SESSION_PREFIX}000"
+
 
 @contextmanager
 def driver_session(sweep_dir: Path) -> Iterator[DriverSession]:

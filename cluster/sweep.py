@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from rich.console import Console
 
 from cluster.preflight import SweepLaunchError, check_store_fits_cluster, check_tracking_uri
 from cluster.progress import ProgressCallback
-from cluster.runtime import cluster_cpus, cluster_gpus, num_alive_nodes, start_ray
+from cluster.runtime import RayConnection, cluster_cpus, cluster_gpus, num_alive_nodes, start_ray
 from cluster.session import DriverSession, driver_session, latest_checkpoint, record_processes
 from cluster.tables import make_console
 from cluster.tracking import finished_config_hashes, mark_interrupted_runs, prepare_experiment, resolve_uri
@@ -125,23 +126,69 @@ def run_sweep(
     uri = resolve_uri(sweep, workdir, tracking_uri)
     check_tracking_uri(uri)
     workdir.mkdir(parents=True, exist_ok=True)
-    with driver_session((workdir / "ray_results" / sweep.name).resolve()) as session:
-        target = prepare_experiment(sweep, workdir, uri)
-        mark_interrupted_runs(target, sweep.name)
-        done = finished_config_hashes(target, sweep.name)
-        todo = [t for t in trials if t.config_hash not in done]
-        resume = _resume_points(session, todo)
-        num_resumed = len(resume) + sum(train_checkpoint_exists(session.sweep_dir, run_name(t)) for t in todo)
-        for info in prepare_sweep_text_data(t.data for t in todo):  # tokenized once, before any trial
-            console.print(f"text data {'built' if info.built else 'cached'}: {info.path}")
+    with driver_session((workdir / "ray_results" / sweep.name).resolve()) as session, \
+            _DriverRay(address, num_cpus) as driver_ray:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            planned = pool.submit(_plan, sweep, trials, workdir, uri, session, console)
+            if session.first:
+                # A first session nearly always has trials to run, so Ray (≈ 7 s to start on
+                # 2 cores) starts while the store is set up (≈ 5 s for a fresh sqlite file) and
+                # text is tokenized. A rerun waits for the plan: it may have nothing left to run.
+                driver_ray.connect()
+            plan = planned.result()
         console.print(
-            f"sweep [bold]{sweep.name}[/bold]: {len(trials)} trials, {len(trials) - len(todo)} already finished, "
-            f"{num_resumed} resume from a checkpoint; MLflow {target.uri} (experiment '{target.experiment}')"
+            f"sweep [bold]{sweep.name}[/bold]: {len(trials)} trials, {len(trials) - len(plan.todo)} already "
+            f"finished, {plan.num_resumed} resume from a checkpoint; MLflow {plan.target.uri} "
+            f"(experiment '{plan.target.experiment}')"
         )
-        num_failed = _run_trials(todo, sweep, target, session, address, num_cpus, max_concurrent,
-                                 extra_config, resume) if todo else 0
-    return SweepResult(target, len(trials), len(trials) - len(todo), num_failed, num_resumed,
+        num_failed = _run_trials(plan, sweep, session, driver_ray.connect(), max_concurrent,
+                                 extra_config) if plan.todo else 0
+    return SweepResult(plan.target, len(trials), len(trials) - len(plan.todo), num_failed, plan.num_resumed,
                        session.sweep_dir, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What this driver session runs, decided from MLflow and the sweep folder before launch."""
+
+    target: TrackingTarget
+    todo: list[TrialConfig]  # not finished (nor diverged) in MLflow
+    resume: dict[str, str]  # trial id → checkpoint folder of an earlier session
+    num_resumed: int  # trials that continue from a checkpoint (Tune's or Ray Train's)
+
+
+def _plan(sweep: SweepConfig, trials: list[TrialConfig], workdir: Path, uri: str, session: DriverSession,
+          console: Console) -> _Plan:
+    """Set up the store, settle what a dead driver left, find what to run, tokenize its text."""
+    target = prepare_experiment(sweep, workdir, uri)
+    mark_interrupted_runs(target, sweep.name)
+    done = finished_config_hashes(target, sweep.name)
+    todo = [t for t in trials if t.config_hash not in done]
+    resume = _resume_points(session, todo)
+    num_resumed = len(resume) + sum(train_checkpoint_exists(session.sweep_dir, run_name(t)) for t in todo)
+    for info in prepare_sweep_text_data(t.data for t in todo):  # tokenized once, before any trial
+        console.print(f"text data {'built' if info.built else 'cached'}: {info.path}")
+    return _Plan(target, todo, resume, num_resumed)
+
+
+class _DriverRay:
+    """The Ray connection of one driver: made at most once, undone on exit (even on an error)."""
+
+    def __init__(self, address: str | None, num_cpus: int | None) -> None:
+        self._address, self._num_cpus = address, num_cpus
+        self._connection: RayConnection | None = None
+
+    def connect(self) -> RayConnection:
+        if self._connection is None:
+            self._connection = start_ray(self._address, self._num_cpus)
+        return self._connection
+
+    def __enter__(self) -> _DriverRay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._connection is not None and self._connection.connected:
+            ray.shutdown()  # stops an embedded Ray; detaches from a cluster it attached to
 
 
 def _resume_points(session: DriverSession, todo: list[TrialConfig]) -> dict[str, str]:
@@ -149,24 +196,18 @@ def _resume_points(session: DriverSession, todo: list[TrialConfig]) -> dict[str,
     return {trial_id: str(found[0]) for trial_id, found in points.items() if found is not None}
 
 
-def _run_trials(
-    todo: list[TrialConfig], sweep: SweepConfig, target: TrackingTarget, session: DriverSession,
-    address: str | None, num_cpus: int | None, max_concurrent: int | None,
-    extra_config: dict[str, Any] | None, resume: dict[str, str],
-) -> int:
-    connection = start_ray(address, num_cpus)
+def _run_trials(plan: _Plan, sweep: SweepConfig, session: DriverSession, connection: RayConnection,
+                max_concurrent: int | None, extra_config: dict[str, Any] | None) -> int:
     try:
-        check_store_fits_cluster(target.uri, num_alive_nodes())
+        check_store_fits_cluster(plan.target.uri, num_alive_nodes())
         _check_fits(sweep)
         if connection.started:
             record_processes(session.sweep_dir)  # for the next driver, should this one be killed
-        tuner = build_tuner(todo, sweep, target, session, max_concurrent, extra_config, resume)
+        tuner = build_tuner(plan.todo, sweep, plan.target, session, max_concurrent, extra_config, plan.resume)
         with _sigterm_as_interrupt():
             return tuner.fit().num_errors
     finally:
-        mark_interrupted_runs(target, sweep.name)  # trials a signal stopped mid-run
-        if connection.connected:
-            ray.shutdown()  # stops an embedded Ray; detaches from a cluster it attached to
+        mark_interrupted_runs(plan.target, sweep.name)  # trials a signal stopped mid-run; Ray is still up
 
 
 @contextmanager
