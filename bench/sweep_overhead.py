@@ -16,8 +16,11 @@ two is used, so a slow patch of this shared machine does not flatter the ratio.
 
 Last line: `sweep_efficiency: <value>`.
 
+With `--address` the sweeps attach to a running cluster (`ray start --head --num-cpus 2`)
+instead of starting an embedded Ray: what a sweep costs once the cluster is up.
+
 Usage:
-    python bench/sweep_overhead.py [--num-steps 400] [--num-cpus 2]
+    python bench/sweep_overhead.py [--num-steps 400] [--num-cpus 2] [--address 127.0.0.1:6379]
 """
 
 from __future__ import annotations
@@ -65,12 +68,13 @@ def time_serial(num_steps: int, seeds: list[int]) -> float:
         return time.perf_counter() - started
 
 
-def time_sweep(num_steps: int, num_cpus: int, seeds: list[int]) -> float:
+def time_sweep(num_steps: int, num_cpus: int, seeds: list[int], address: str | None) -> float:
     from cluster.sweep import run_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        result = run_sweep(parse_sweep(sweep_dict(num_steps, seeds)), Path(tmp), num_cpus=num_cpus)
+        result = run_sweep(parse_sweep(sweep_dict(num_steps, seeds)), Path(tmp), num_cpus=num_cpus,
+                           address=address)
         seconds = time.perf_counter() - started
     if result.num_failed:
         raise SystemExit(f"{result.num_failed} trials failed; the timing is meaningless")
@@ -81,11 +85,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num-steps", type=int, default=400)
     parser.add_argument("--num-cpus", type=int, default=2)
+    parser.add_argument("--address", default=None, help="attach to this running Ray cluster")
     args = parser.parse_args()
     one, two = [0], [0, 1]  # 8 trials, and 16 for the marginal cost of a trial
     serial_first = time_serial(args.num_steps, one)
-    sweep = time_sweep(args.num_steps, args.num_cpus, one)
-    sweep16 = time_sweep(args.num_steps, args.num_cpus, two)
+    sweep = time_sweep(args.num_steps, args.num_cpus, one, args.address)
+    sweep16 = time_sweep(args.num_steps, args.num_cpus, two, args.address)
     serial_last = time_serial(args.num_steps, one)
     serial = min(serial_first, serial_last)
     ideal = serial / args.num_cpus

@@ -182,21 +182,10 @@ def open_branch_tracker(parent: Tracker, run_name: str, tags: dict[str, str]) ->
     """
     identity = {M.TAG_SWEEP: tags[M.TAG_SWEEP], M.TAG_CONFIG_HASH: tags[M.TAG_CONFIG_HASH]}
     if isinstance(parent, MlflowTracker):
-        return None if _finished_in_mlflow(parent, identity) else MlflowTracker(parent.target, run_name, identity=identity)
+        return None if parent.has_finished_run(identity) else MlflowTracker(parent.target, run_name, identity=identity)
     if isinstance(parent, InMemoryTracker):
         return _in_memory_branch(parent, identity)
     raise TypeError(f"cool-down branches need an MlflowTracker or InMemoryTracker, got {type(parent).__name__}")
-
-
-def _finished_in_mlflow(parent: MlflowTracker, identity: dict[str, str]) -> bool:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=parent.target.uri)
-    experiment = client.get_experiment_by_name(parent.target.experiment)
-    if experiment is None:  # the parent's run lives there, so it cannot be missing
-        raise RuntimeError(f"MLflow experiment '{parent.target.experiment}' vanished from {parent.target.uri}")
-    found = client.search_runs([experiment.experiment_id], runs.trial_filter(identity, finished=True), max_results=1)
-    return bool(found)
 
 
 def _in_memory_branch(parent: InMemoryTracker, identity: dict[str, str]) -> InMemoryTracker | None:

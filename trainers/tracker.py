@@ -165,7 +165,27 @@ class MlflowTracker:
                 "create it once in the driver before starting trials"
             )
         found = self._unfinished_run(experiment.experiment_id, identity)
-        return found or str(self._client.create_run(experiment.experiment_id, run_name=run_name).info.run_id)
+        if found:
+            return found
+        # The identity goes on at creation: should the server's answer be lost in an outage,
+        # the retry finds this run instead of creating a second one.
+        tags = {M.TAG_KIND: runs.KIND_TRIAL, **identity} if identity else None
+        return str(self._client.create_run(experiment.experiment_id, run_name=run_name, tags=tags).info.run_id)
+
+    def has_finished_run(self, identity: dict[str, str]) -> bool:
+        """Whether this run's experiment holds a finished trial run carrying `identity`.
+
+        Waits out an outage like every other request (a cool-down branch asks this as it starts).
+        """
+
+        def search() -> bool:
+            experiment = self._client.get_experiment_by_name(self.target.experiment)
+            if experiment is None:  # this run lives there, so it cannot be missing
+                raise RuntimeError(f"MLflow experiment '{self.target.experiment}' vanished from {self.target.uri}")
+            query = runs.trial_filter(identity, finished=True)
+            return bool(self._client.search_runs([experiment.experiment_id], query, max_results=1))
+
+        return self._retrying(search, "looking for a finished run")
 
     def _unfinished_run(self, experiment_id: str, identity: dict[str, str] | None) -> str | None:
         if not identity:

@@ -179,3 +179,39 @@ def test_a_line_torn_by_a_crash_is_dropped_and_the_rest_sent(target: TrackingTar
     assert retry.last_logged_step == 10 and not retry.spool.path.exists()
     retry.log_metrics({M.TRAIN_LOSS: 2.0}, 20)
     assert steps_in(client, tracker.run_id) == [(10, 1.0), (20, 2.0)]
+
+
+def test_a_create_whose_answer_was_lost_is_found_not_made_twice(
+        target: TrackingTarget, client: MlflowClient, dead_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server created the run, then went down before its answer arrived; the retry must find it."""
+    import mlflow
+
+    class AnswerLostOnce(MlflowClient):
+        lost = False
+
+        def create_run(self, *args: object, **kwargs: object) -> object:
+            run = super().create_run(*args, **kwargs)  # type: ignore[arg-type]
+            if not AnswerLostOnce.lost:
+                AnswerLostOnce.lost = True
+                MlflowClient(tracking_uri=dead_uri).get_run(run.info.run_id)  # raises a real refusal
+            return run
+
+    monkeypatch.setattr(mlflow, "MlflowClient", AnswerLostOnce)
+    identity = {M.TAG_SWEEP: "lost-answer", M.TAG_CONFIG_HASH: "h1"}
+    tracker = MlflowTracker(target, "lost-answer", identity=identity, patience=30.0)
+    assert AnswerLostOnce.lost
+    experiment = client.get_experiment_by_name(target.experiment)
+    assert experiment is not None
+    made = client.search_runs([experiment.experiment_id], "attributes.run_name = 'lost-answer'")
+    assert [run.info.run_id for run in made] == [tracker.run_id]
+
+
+def test_looking_for_a_finished_branch_waits_out_an_outage(tracker: MlflowTracker, outage: Outage,
+                                                           client: MlflowClient, target: TrackingTarget) -> None:
+    identity = {M.TAG_SWEEP: "branches", M.TAG_CONFIG_HASH: "h-cd100"}
+    branch = MlflowTracker(target, "branch", identity=identity)
+    branch.finish("FINISHED")
+    outage.stop()
+    threading.Timer(0.3, outage.restart).start()
+    assert tracker.has_finished_run(identity)
+    assert not tracker.has_finished_run({**identity, M.TAG_CONFIG_HASH: "h-cd200"})
