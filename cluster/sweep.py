@@ -129,13 +129,16 @@ def run_sweep(
     with driver_session((workdir / "ray_results" / sweep.name).resolve()) as session, \
             _DriverRay(address, num_cpus) as driver_ray:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            planned = pool.submit(_plan, sweep, trials, workdir, uri, session, console)
+            planned = pool.submit(_plan, sweep, trials, workdir, uri, session)
             if session.first:
                 # A first session nearly always has trials to run, so Ray (≈ 7 s to start on
-                # 2 cores) starts while the store is set up (≈ 5 s for a fresh sqlite file) and
-                # text is tokenized. A rerun waits for the plan: it may have nothing left to run.
+                # 2 cores) starts while the store is set up (≈ 5 s for a fresh sqlite file).
+                # A rerun waits for the plan: it may have nothing left to run.
                 driver_ray.connect()
             plan = planned.result()
+        # Tokenized once, before any trial; here, not in the thread, so Ctrl-C stops it at once.
+        for info in prepare_sweep_text_data(t.data for t in plan.todo):
+            console.print(f"text data {'built' if info.built else 'cached'}: {info.path}")
         console.print(
             f"sweep [bold]{sweep.name}[/bold]: {len(trials)} trials, {len(trials) - len(plan.todo)} already "
             f"finished, {plan.num_resumed} resume from a checkpoint; MLflow {plan.target.uri} "
@@ -157,17 +160,14 @@ class _Plan:
     num_resumed: int  # trials that continue from a checkpoint (Tune's or Ray Train's)
 
 
-def _plan(sweep: SweepConfig, trials: list[TrialConfig], workdir: Path, uri: str, session: DriverSession,
-          console: Console) -> _Plan:
-    """Set up the store, settle what a dead driver left, find what to run, tokenize its text."""
+def _plan(sweep: SweepConfig, trials: list[TrialConfig], workdir: Path, uri: str, session: DriverSession) -> _Plan:
+    """Set up the store, settle what a dead driver left, find what to run and where it resumes."""
     target = prepare_experiment(sweep, workdir, uri)
     mark_interrupted_runs(target, sweep.name)
     done = finished_config_hashes(target, sweep.name)
     todo = [t for t in trials if t.config_hash not in done]
     resume = _resume_points(session, todo)
     num_resumed = len(resume) + sum(train_checkpoint_exists(session.sweep_dir, run_name(t)) for t in todo)
-    for info in prepare_sweep_text_data(t.data for t in todo):  # tokenized once, before any trial
-        console.print(f"text data {'built' if info.built else 'cached'}: {info.path}")
     return _Plan(target, todo, resume, num_resumed)
 
 

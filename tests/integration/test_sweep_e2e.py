@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import ray
 from mlflow import MlflowClient
 
 from analysis.load import load_history, load_runs
@@ -12,6 +13,7 @@ from analysis.phase.table import cell_table
 from cluster.sweep import SweepLaunchError, run_sweep
 from configs import metrics as M
 from configs import parse_sweep
+from configs.errors import ConfigError
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray]
 
@@ -95,3 +97,17 @@ def test_a_sweep_asking_for_more_gpus_than_the_cluster_has_is_refused(tmp_path: 
     raw["resources"] = {"gpus_per_trial": 1}
     with pytest.raises(SweepLaunchError, match=r"resources\.gpus_per_trial \(1\) exceeds the cluster's 0"):
         run_sweep(parse_sweep(raw), tmp_path, num_cpus=2)
+    assert not ray.is_initialized()  # the Ray this driver started is shut down
+
+
+def test_a_corpus_found_unusable_while_ray_starts_launches_nothing(tmp_path: Path) -> None:
+    """A first session starts Ray beside the store's set-up; a bad corpus still stops it cleanly."""
+    (tmp_path / "one.md").write_text("a single document cannot be split into train and held-out text")
+    raw = _sweep("bad_text", {"data.num_train_tokens": [4000]})
+    raw["base"]["data"] = {"task": "text", "seq_len": 16, "num_test_tokens": 256,  # type: ignore[index]
+                           "domains": [{"name": "one", "source": str(tmp_path / "one.md")}],
+                           "cache_dir": str(tmp_path / "cache")}
+    with pytest.raises(ConfigError, match=r"data\.domains\[0\] \(name 'one'.*only 1 document"):
+        run_sweep(parse_sweep(raw), tmp_path / "work", num_cpus=2)
+    assert not ray.is_initialized()
+    assert not list((tmp_path / "work" / "ray_results" / "bad_text").glob("session-*"))  # no trial ran
