@@ -20,14 +20,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray import train, tune
 
 from configs import TrialConfig
-from configs import metrics as M
 from configs.runs import run_name
-from trainers.hooks import Report, TrialDiverged
-from trainers.loop import run_trial
+from trainers.hooks import TrialDiverged
 from trainers.tracker import TrackingTarget
 
 TRAIN_FOLDER = "train"
@@ -40,7 +37,7 @@ HEALTH_CHECK_S = "0.2"
 
 def worker_loop(config: dict[str, Any]) -> None:
     """One data-parallel worker: the same loop as a one-worker trial, reporting through Ray Train."""
-    from cluster.trainable import diverged_metrics, failure_injector, ray_reporter
+    from cluster.trainable import diverged_metrics, failure_injector, ray_reporter, run_from
 
     trial = TrialConfig.model_validate(config["trial"])
     target = TrackingTarget(**config["tracking"])
@@ -48,20 +45,10 @@ def worker_loop(config: dict[str, Any]) -> None:
     maybe_fail = failure_injector(trial, config) if train.get_context().get_world_rank() == 0 else None
     report = ray_reporter(train.report, train.Checkpoint, maybe_fail)
 
-    tags = {M.TAG_NODE_ID: ray.get_runtime_context().get_node_id()}
     try:
-        _run_from_latest(trial, report, target, tags)
+        run_from(train.get_checkpoint(), trial, report, target)
     except TrialDiverged as diverged:  # every worker sees the same mean loss, so all end here
         train.report(diverged_metrics(diverged))
-
-
-def _run_from_latest(trial: TrialConfig, report: Report, target: TrackingTarget, tags: dict[str, str]) -> None:
-    checkpoint = train.get_checkpoint()
-    if checkpoint is None:
-        run_trial(trial, report, tracking=target, tags=tags)
-        return
-    with checkpoint.as_directory() as directory:
-        run_trial(trial, report, tracking=target, resume_from=Path(directory), tags=tags)
 
 
 def train_trial_workers(config: dict[str, Any]) -> None:

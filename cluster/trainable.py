@@ -78,7 +78,8 @@ def train_trial(config: dict[str, Any]) -> None:
     report = ray_reporter(tune.report, tune.Checkpoint, failure_injector(trial, config))
     earlier = config.get("resume", {}).get(trial.trial_id)
     try:
-        _train_or_resume(trial, report, target, Path(earlier) if earlier else None)
+        # A retry in this session has Tune's checkpoint, newer than `earlier`.
+        run_from(tune.get_checkpoint(), trial, report, target, Path(earlier) if earlier else None)
     except TrialDiverged as diverged:
         tune.report(diverged_metrics(diverged))
 
@@ -89,9 +90,11 @@ def diverged_metrics(diverged: TrialDiverged) -> dict[str, float]:
     return {**diverged.last_metrics, **diverged.step_metrics, "step": float(diverged.step), DIVERGED: 1.0}
 
 
-def _train_or_resume(trial: TrialConfig, report: Report, target: TrackingTarget, earlier: Path | None) -> None:
-    tags = {M.TAG_NODE_ID: ray.get_runtime_context().get_node_id()}  # which node ran this attempt
-    checkpoint = tune.get_checkpoint()  # a retry in this session: newer than `earlier`
+def run_from(checkpoint: Any | None, trial: TrialConfig, report: Report, target: TrackingTarget,
+             earlier: Path | None = None) -> None:
+    """Run `trial` from Ray's `checkpoint` (Tune's or Train's) if there is one, else from
+    `earlier`, else from step 0; each attempt's run is tagged with the node that ran it."""
+    tags = {M.TAG_NODE_ID: ray.get_runtime_context().get_node_id()}
     if checkpoint is None:
         run_trial(trial, report, tracking=target, resume_from=earlier, tags=tags)
         return

@@ -157,20 +157,24 @@ class MlflowTracker:
         self._drain()  # an earlier attempt's unsent steps count as logged: send them first
         self.last_logged_step = self._retrying(self._max_logged_step, "reading the run's history")
 
-    def _find_or_create(self, run_name: str, identity: dict[str, str] | None) -> str:
+    def _experiment_id(self) -> str:
         experiment = self._client.get_experiment_by_name(self.target.experiment)
         if experiment is None:  # the driver creates it; see STACK_NOTES (creation race)
             raise RuntimeError(
                 f"MLflow experiment '{self.target.experiment}' does not exist at {self.target.uri}; "
                 "create it once in the driver before starting trials"
             )
-        found = self._unfinished_run(experiment.experiment_id, identity)
+        return str(experiment.experiment_id)
+
+    def _find_or_create(self, run_name: str, identity: dict[str, str] | None) -> str:
+        experiment_id = self._experiment_id()
+        found = self._unfinished_run(experiment_id, identity)
         if found:
             return found
         # The identity goes on at creation: should the server's answer be lost in an outage,
         # the retry finds this run instead of creating a second one.
         tags = {M.TAG_KIND: runs.KIND_TRIAL, **identity} if identity else None
-        return str(self._client.create_run(experiment.experiment_id, run_name=run_name, tags=tags).info.run_id)
+        return str(self._client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id)
 
     def has_finished_run(self, identity: dict[str, str]) -> bool:
         """Whether this run's experiment holds a finished trial run carrying `identity`.
@@ -179,11 +183,8 @@ class MlflowTracker:
         """
 
         def search() -> bool:
-            experiment = self._client.get_experiment_by_name(self.target.experiment)
-            if experiment is None:  # this run lives there, so it cannot be missing
-                raise RuntimeError(f"MLflow experiment '{self.target.experiment}' vanished from {self.target.uri}")
             query = runs.trial_filter(identity, finished=True)
-            return bool(self._client.search_runs([experiment.experiment_id], query, max_results=1))
+            return bool(self._client.search_runs([self._experiment_id()], query, max_results=1))
 
         return self._retrying(search, "looking for a finished run")
 

@@ -25,6 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).parent / "ray")
 
 
+def driver_command(sweep_file: Path, workdir: Path) -> list[str]:
+    """`scalinglab run` of `sweep_file` as its own process (a driver a test can SIGKILL), on 2 CPUs."""
+    return [sys.executable, "-m", "cluster.cli", "run", str(sweep_file), "--workdir", str(workdir), "--num-cpus", "2"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from mlflow import MlflowClient
 
 from configs import TrialConfig, parse_sweep
 from configs import metrics as M
-from tests.integration.processes import ROOT, alive
+from tests.integration.processes import ROOT, alive, driver_command
 from trainers.loop import run_trial
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
@@ -42,9 +41,8 @@ SWEEP = {
 
 
 def start_driver(sweep_file: Path, workdir: Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "cluster.cli", "run", str(sweep_file), "--workdir", str(workdir),
-               "--num-cpus", "2"]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(driver_command(sweep_file, workdir), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def latest_steps(uri: str) -> dict[str, int]:
@@ -102,8 +100,7 @@ def interrupted_sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, obj
     alive_after_term = alive(stopped_session, grace_s=15)  # Ray's processes exit a moment after the driver
 
     started = time.monotonic()
-    third = subprocess.run([sys.executable, "-m", "cluster.cli", "run", str(sweep_file), "--workdir", str(workdir),
-                            "--num-cpus", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    third = subprocess.run(driver_command(sweep_file, workdir), cwd=ROOT, capture_output=True, text=True, timeout=600)
     return {"uri": uri, "experiment_id": experiment_id, "killed_status": killed_status,
             "alive_after_kill": alive_after_kill, "second_code": second.returncode,
             "second_output": second_output, "status_after_term": status_after_term,

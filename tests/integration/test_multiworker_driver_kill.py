@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import yaml
 from mlflow import MlflowClient
 
 from configs import metrics as M
-from tests.integration.processes import ROOT
+from tests.integration.processes import ROOT, driver_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.slow]
 
@@ -36,10 +35,6 @@ SWEEP = {
 }
 
 
-def _command(sweep_file: Path, workdir: Path) -> list[str]:
-    return [sys.executable, "-m", "cluster.cli", "run", str(sweep_file), "--workdir", str(workdir), "--num-cpus", "2"]
-
-
 def _latest_step(client: MlflowClient) -> int:
     experiment = client.get_experiment_by_name(SWEEP["name"])
     runs = client.search_runs([experiment.experiment_id]) if experiment else []
@@ -50,7 +45,7 @@ def test_a_rerun_after_a_killed_driver_resumes_the_two_worker_trial(tmp_path: Pa
     sweep_file = tmp_path / "sweep.yaml"
     sweep_file.write_text(yaml.safe_dump(SWEEP))
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    first = subprocess.Popen(_command(sweep_file, tmp_path), cwd=ROOT, stdout=subprocess.DEVNULL,
+    first = subprocess.Popen(driver_command(sweep_file, tmp_path), cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while _latest_step(client) < 2 * CHECKPOINT_EVERY + EVAL_EVERY:  # past the step-200 checkpoint
@@ -59,7 +54,7 @@ def test_a_rerun_after_a_killed_driver_resumes_the_two_worker_trial(tmp_path: Pa
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
 
-    rerun = subprocess.run(_command(sweep_file, tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(driver_command(sweep_file, tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert "1 resume from a checkpoint" in rerun.stdout
     (run,) = client.search_runs([client.get_experiment_by_name(SWEEP["name"]).experiment_id])
