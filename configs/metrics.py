@@ -158,8 +158,13 @@ def floor_key(domain: str) -> str:
 
 
 # --- probes of the distortion vector (issue 10; configs/eval.py, trainers/probes/) ---------
-PHI_WEIGHT = "stability/phi_weight"  # φ under Gaussian weight noise (DESIGN.md "Stability φ")
-PHI_INPUT = "stability/phi_input"  # φ with a share p of input tokens replaced at random
+PHI_WEIGHT = "stability/phi_weight"  # φ under Gaussian weight noise, in the trial's `eval.phi_form`
+PHI_INPUT = "stability/phi_input"  # φ with a share p of input tokens replaced at random, same form
+# The raw losses behind φ, so the analysis can compute either form by name (`phi_of`):
+PROBE_LOSS = "stability/probe_loss"  # L: clean mean loss on the probe subset
+WEIGHT_NOISE_LOSS = "stability/weight_noise_loss"  # L̃ under weight noise (mean over draws)
+INPUT_NOISE_LOSS = "stability/input_noise_loss"  # L̃ under input-token noise (mean over draws)
+TRAINING_KL_PREFIX = "stability/training_kl/"  # mean KL(p_prev ‖ p_now) between consecutive probes
 RATEDIST_PREFIX = "ratedist/"
 CALIBRATION_T_OPT_PREFIX = "calibration/t_opt/"
 CALIBRATION_LOSS_AT_T_PREFIX = "calibration/loss_at_t/"
@@ -201,3 +206,66 @@ def parse_ratedist_key(key: str) -> tuple[int, str] | None:
         return None
     bits, _, domain = key[len(RATEDIST_PREFIX):].partition("/")
     return (int(bits), domain) if bits.isdigit() and domain else None
+
+
+def training_kl_key(domain: str) -> str:
+    """Metric key of a domain's training stability: mean KL between consecutive probes' predictions."""
+    return f"{TRAINING_KL_PREFIX}{domain}"
+
+
+# --- what a run's init and decay actually were (step 0 / every evaluation) ------------
+# Logged so that comparisons can check which factors really differ between arms
+# (DESIGN.md "Fair comparisons"; analysis/checks.py).
+INIT_PROBE_LOSS = "init/probe_loss"  # L₀: the untrained model's mean loss on the probe subset
+INIT_DISTORTION_PREFIX = "init/distortion/"  # L₀ per domain on the full held-out set
+INIT_SIGMA_PREFIX = "init/sigma/"  # measured std of each weight-matrix kind at step 0
+INIT_GAMMA_EFF_PREFIX = "init/gamma_eff/"  # −ln σ / ln d_model of each kind
+INIT_GAMMA_EFF = "init/gamma_eff"  # median γ_eff over the kinds: the run's effective init rate
+DECAY_SHRINKAGE = "optim/decay_shrinkage"  # Π_t (1 − lr_t·λ) so far: what decay alone leaves of a weight
+
+
+def init_distortion_key(domain: str) -> str:
+    """Metric key of a domain's held-out loss of the untrained model (step 0)."""
+    return f"{INIT_DISTORTION_PREFIX}{domain}"
+
+
+def init_sigma_key(kind: str) -> str:
+    """Metric key of the measured init std of one weight-matrix kind (e.g. `attn_qkv`)."""
+    return f"{INIT_SIGMA_PREFIX}{kind}"
+
+
+def init_gamma_eff_key(kind: str) -> str:
+    """Metric key of −ln σ / ln d_model of one weight-matrix kind."""
+    return f"{INIT_GAMMA_EFF_PREFIX}{kind}"
+
+
+# --- the two forms of stability φ (DESIGN.md "Stability φ"; `eval.phi_form`) -------------
+PHI_FORMS = ("retained_gain", "relative")
+
+
+def phi_of(clean: float, perturbed: float, reference: float | None, form: str = "retained_gain") -> float:
+    """Stability φ from the clean loss L, the perturbed loss L̃ and the untrained reference L₀.
+
+    * `retained_gain` (default): φ = 1 − (L̃ − L)/(L₀ − L) = (L₀ − L̃)/(L₀ − L), the share of
+      what training gained over the untrained model that survives the perturbation. Rules:
+      no gain yet (L₀ − L ≤ 0) gives φ = 0 (nothing gained, nothing retained); a perturbation
+      that loses more than the whole gain gives 0, not a negative number (so the first
+      steps, where L₀ − L is tiny, cannot dominate a mean); φ > 1 is kept (noise lowered the
+      loss). An untrained model therefore has φ = 0, and φ can rise and fall with training.
+    * `relative` (the earlier form, a named variant): φ = −(L̃ − L)/L. It is largest at
+      initialization by construction (ΔL ≈ 0 for a near-uniform model) and divides by L,
+      so it cannot test the stability hypothesis; kept for comparison only.
+
+    Raises:
+        ValueError: an unknown form, or `retained_gain` without a reference.
+    """
+    if form == "relative":
+        return -(perturbed - clean) / max(clean, 1e-12)
+    if form != "retained_gain":
+        raise ValueError(f"phi form {form!r} is not one of {PHI_FORMS}")
+    if reference is None:
+        raise ValueError("the retained-gain φ needs the untrained reference loss L₀ (init/probe_loss)")
+    gain = reference - clean
+    if not gain > 0:
+        return 0.0
+    return max(0.0, (reference - perturbed) / gain)
