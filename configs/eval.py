@@ -3,12 +3,19 @@
 Each probe is a hook with its own cadence (`trainers/probes/`); every probe reads the
 held-out domains of the trial's task. DESIGN.md ("Definitions") defines the quantities:
 
-* **Weight stability** `stability/phi_weight`: φ = −(L_noisy − L)/L averaged over k draws,
-  where every weight matrix W gets Gaussian noise of std ε·‖W‖_F/√numel(W) and L is the
-  weighted mean held-out loss on a fixed subset of each domain. The draws come in
-  antithetic pairs (+Z, −Z), which cancels the first-order term of each pair's ΔL.
+* **Weight stability** `stability/phi_weight`: by default the *retained gain*
+  φ = 1 − (L̃ − L)/(L₀ − L), where L is the weighted mean held-out loss on a fixed subset of
+  each domain, L̃ its mean over k copies in which every weight matrix W gets Gaussian noise of
+  std ε·‖W‖_F/√numel(W) (antithetic pairs (+Z, −Z), which cancel the first-order term of
+  each pair's ΔL), and L₀ the same subset's loss of the untrained model, measured once at
+  step 0 (`init/probe_loss`). `phi_form: relative` logs the earlier −(L̃ − L)/L instead;
+  the raw L and L̃ are logged either way, so the analysis can compute both forms
+  (`configs.metrics.phi_of` holds the definition and its clip rules).
 * **Input stability** `stability/phi_input`: the same, with a fraction p of the input
   tokens replaced by uniformly random tokens instead of perturbing the weights.
+* **Training stability** `stability/training_kl/<domain>`: the mean KL(p_prev ‖ p_now)
+  between the model's predictions on the probe subset at consecutive probes (small =
+  further training no longer changes what the model predicts).
 * **Rate–distortion** (last step): per-domain held-out loss with every weight matrix
   quantized symmetrically per row to each of `ratedist_bits` bits.
 * **Calibration** (chosen steps): per domain, the temperature T* minimizing held-out
@@ -21,6 +28,8 @@ when the sweep is analysed (`scalinglab distortion --phi0`).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -52,6 +61,22 @@ class EvalConfig(FrozenModel):
         0.1, gt=0, le=1, description="p: share of input tokens replaced by uniformly random tokens."
     )
     phi_input_draws: int = Field(2, ge=1, description="Random-token draws averaged per input-stability probe.")
+    phi_form: Literal["retained_gain", "relative"] = Field(
+        "retained_gain",
+        description=(
+            "Form of the logged φ: `retained_gain` 1 − (L̃ − L)/(L₀ − L), L₀ the untrained model's loss "
+            "(0 when nothing was gained yet); `relative` −(L̃ − L)/L, the earlier form, largest at "
+            "initialization by construction. The raw losses are logged either way."
+        ),
+    )
+    training_kl_every: int | None = Field(
+        None, ge=0,
+        description="Training stability (KL between consecutive probes' predictions) every this many steps; null = train.eval_every; 0 = off.",
+    )
+    training_kl_positions: int = Field(
+        4096, ge=1,
+        description="Scored positions per domain whose predictions the training-KL probe keeps (memory: positions × vocab × 4 bytes).",
+    )
     calibration_steps: list[int] = Field(
         default_factory=list,
         description="Steps (1-based) at which temperature and calibration are probed, besides the last step.",

@@ -217,6 +217,7 @@ def training_kl_key(domain: str) -> str:
 # Logged so that comparisons can check which factors really differ between arms
 # (DESIGN.md "Fair comparisons"; analysis/checks.py).
 INIT_PROBE_LOSS = "init/probe_loss"  # L₀: the untrained model's mean loss on the probe subset
+INIT_VAL_LOSS = "init/val_loss"  # the untrained model's val/loss (full held-out sets)
 INIT_DISTORTION_PREFIX = "init/distortion/"  # L₀ per domain on the full held-out set
 INIT_SIGMA_PREFIX = "init/sigma/"  # measured std of each weight-matrix kind at step 0
 INIT_GAMMA_EFF_PREFIX = "init/gamma_eff/"  # −ln σ / ln d_model of each kind

@@ -250,6 +250,9 @@ class TrialConfig(FrozenModel):
             del content["optim"]["cooldown_fraction"]
         if not self.train.cooldowns:
             del content["train"]["cooldowns"]
+        for key in _EVAL_FIELDS_ADDED_LATER:  # measurement settings added after trials were hashed
+            if content["eval"][key] == EvalConfig.model_fields[key].default:
+                del content["eval"][key]
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
     @property
@@ -288,6 +291,9 @@ class TrialConfig(FrozenModel):
     def flat_params(self) -> dict[str, Any]:
         """Dotted-path view of the config, for MLflow params and results tables."""
         return flatten(self.model_dump(mode="json"))
+
+
+_EVAL_FIELDS_ADDED_LATER = ("phi_form", "training_kl_every", "training_kl_positions")
 
 
 def wsd_decay_steps(num_steps: int, cooldown_fraction: float) -> int:

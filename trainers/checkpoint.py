@@ -41,6 +41,7 @@ class TrainState:
     best: dict[str, float] = field(default_factory=dict)  # best-over-training metrics
     run_id: str | None = None  # MLflow run to continue logging into
     train_seconds: float = 0.0  # wall time spent in optimizer steps (excludes eval)
+    reference: dict[str, float] = field(default_factory=dict)  # the untrained model's losses (trainers.probes.reference)
 
 
 def save_checkpoint(engine: Any, directory: Path, state: TrainState) -> Path:

@@ -155,7 +155,7 @@ def _train_branch(run: TrialRun, start: int, end: int) -> dict[str, float]:
         losses.append(train_step(run.engine, batch, lr, run.layout, run.loss))
     values = evaluate(run.model, run.task, run.device)
     values[M.TRAIN_LOSS] = sum(losses) / len(losses)
-    values.update(progress_metrics(trial, end, lr))
+    values.update(progress_metrics(trial, end, lr, schedule_steps=end))
     return values
 
 

@@ -45,6 +45,7 @@ from trainers.distributed import all_workers, local_parameter_values, world
 from trainers.evaluate import evaluate
 from trainers.model import GPT
 from trainers.optim import LossSpec
+from trainers.schedule import decay_shrinkage
 from trainers.tracker import Tracker
 
 Report = Callable[[dict[str, float], Path | None], None]
@@ -129,6 +130,7 @@ class Hook:
     fn: Callable[[StepInfo], None]
     at_last_step: bool = True
     name: str = ""
+    start: Callable[[TrialRun], None] | None = None  # once before the first step of this call (after a resume too)
 
     def __post_init__(self) -> None:
         if self.every < 1:
@@ -142,6 +144,13 @@ class Hook:
         if step == num_steps:
             return self.at_last_step
         return step % self.every == 0
+
+
+def start_hooks(hooks: Sequence[Hook], run: TrialRun) -> None:
+    """Run every hook's `start` (state a hook must rebuild from the model, e.g. after a resume)."""
+    for hook in hooks:
+        if hook.start is not None:
+            hook.start(run)
 
 
 def run_hooks(hooks: Sequence[Hook], info: StepInfo) -> None:
@@ -209,13 +218,18 @@ def check_held_out(info: StepInfo) -> None:
         raise TrialDiverged(info, M.VAL_LOSS, val_loss)
 
 
-def progress_metrics(trial: TrialConfig, step: int, lr: float) -> dict[str, float]:
-    """Learning rate, tokens D and FLOPs C spent after `step` steps."""
+def progress_metrics(trial: TrialConfig, step: int, lr: float, schedule_steps: int | None = None) -> dict[str, float]:
+    """Learning rate, tokens D, FLOPs C and the decay shrinkage after `step` steps.
+
+    `schedule_steps`: length of the lr schedule the steps followed (a cool-down branch's
+    end; default `train.num_steps`).
+    """
     num_tokens = step * trial.train.batch_size * trial.data.seq_len
     return {
         M.LEARNING_RATE: lr,
         M.NUM_TOKENS: float(num_tokens),
         M.COMPUTE_FLOPS: float(num_tokens * trial.compute_flops / trial.num_tokens),
+        M.DECAY_SHRINKAGE: decay_shrinkage(step, trial.optim, schedule_steps or trial.train.num_steps),
     }
 
 

@@ -38,9 +38,11 @@ from trainers.data.tasks import EvalSet, TaskData, build_task
 from trainers.distributed import full_parameters, held_parameter_share, is_logging_rank, mean_over_workers, world
 from trainers.engine import create_engine, resolve_device
 from trainers.evaluate import sequence_loss
-from trainers.hooks import Hook, Report, StepInfo, TrialDiverged, TrialRun, default_hooks, run_hooks
+from trainers.hooks import Hook, Report, StepInfo, TrialDiverged, TrialRun, default_hooks, run_hooks, start_hooks
+from trainers.init_stats import init_metrics
 from trainers.model import build_model
 from trainers.optim import LossSpec, l2_penalty, loss_spec
+from trainers.probes.reference import untrained_reference
 from trainers.schedule import lr_at
 from trainers.tracker import DESCRIPTION_TAG, InMemoryTracker, MlflowTracker, Tracker, TrackingTarget, log_run_setup
 
@@ -95,6 +97,7 @@ def train(run: TrialRun, hooks: Sequence[Hook]) -> int:
     """
     trial, state = run.trial, run.state
     start = state.step
+    start_hooks(hooks, run)
     while state.step < trial.train.num_steps:
         started = time.perf_counter()
         batch = next_batch(run.task, state.step, trial.train.batch_size, trial.seed)
@@ -192,6 +195,7 @@ def _start_run(
     device = resolve_device()
     task = build_task(trial.data, trial.train, trial.seed)
     model = build_model(trial.model, trial.init, task.vocab_size, task.seq_len, trial.seed)
+    measured_init = init_metrics(model)  # before the engine: every weight whole, on every worker
     engine = create_engine(trial, model, device)
     state = load_checkpoint(engine, resume_from) if resume_from else TrainState()
     tracker = _open_tracker(trial, tracking, state.run_id)
@@ -199,7 +203,9 @@ def _start_run(
     resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
     log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed, **tags})
     if state.step == 0:
-        tracker.log_metrics({**_size_metrics(trial, task), **_layout_metrics(engine)}, step=0)
+        state.reference = untrained_reference(engine.module, task, trial, device)
+        tracker.log_metrics({**_size_metrics(trial, task), **_layout_metrics(engine), **measured_init,
+                             **state.reference}, step=0)
     spec = loss_spec(model, trial.optim, task.loss_on)
     return TrialRun(trial, task, engine, device, tracker, state, spec, root)
 

@@ -42,3 +42,19 @@ def _wsd_stable_or_decay(step: int, lr: float, min_lr: float, num_steps: int, co
     if progress <= 0:
         return lr
     return lr - (lr - min_lr) * progress
+
+
+def decay_shrinkage(steps: int, optim: OptimConfig, num_steps: int) -> float:
+    """Π_{t<steps} (1 − lr_t·λ): what weight decay alone leaves of a decayed weight after `steps` steps.
+
+    `decoupled` (AdamW) multiplies each decayed parameter by exactly (1 − lr_t·λ) every step,
+    besides the gradient's update, so this is the share of its value decay removes over the
+    run (λ 1 at lr 3e-3 over 250 cosine steps leaves ≈ 0.69). `l2` puts 2λW into Adam's
+    normalized gradient, which has no closed form: the plain-gradient-descent equivalent
+    Π (1 − 2·lr_t·λ) is given, as an indication only. A cool-down branch ending at step e
+    uses `decay_shrinkage(e, optim, e)` like `lr_at`.
+    """
+    rate = optim.weight_decay * (2.0 if optim.weight_decay_mode == "l2" else 1.0)
+    if rate == 0:
+        return 1.0
+    return math.prod(1.0 - lr_at(t, optim, num_steps) * rate for t in range(steps))  # lr·λ ≥ 1 flips signs: kept

@@ -16,8 +16,10 @@ from configs.eval import EvalConfig
 from trainers.hooks import Hook, StepInfo
 from trainers.probes.calibration import calibration
 from trainers.probes.quantize import rate_distortion
-from trainers.probes.stability import antithetic_draws, phi_input, phi_weight
+from trainers.probes.reference import probe_subsets
+from trainers.probes.stability import Perturbation, antithetic_draws, input_perturbation, weight_perturbation
 from trainers.probes.subsets import ProbeSubsets, eval_mode, seed_of
+from trainers.probes.training_kl import training_kl_hook
 
 ProbeFn = Callable[[StepInfo], None]
 # Distinct seed streams per probe kind, so φ_weight and φ_input never share noise.
@@ -28,27 +30,36 @@ def _draw_seeds(info: StepInfo, cfg: EvalConfig, stream: int, num_draws: int) ->
     return [seed_of(info.run.trial.seed, cfg.probe_seed, stream, info.step, k) for k in range(num_draws)]
 
 
+def _log_perturbation(info: StepInfo, cfg: EvalConfig, key: str, noisy_key: str, result: Perturbation) -> None:
+    """φ in the trial's form, plus the raw L and L̃ behind it (the analysis recomputes either form)."""
+    reference = info.run.state.reference.get(M.INIT_PROBE_LOSS)
+    info.metrics[M.PROBE_LOSS] = result.clean
+    info.metrics[noisy_key] = result.perturbed
+    if reference is not None or cfg.phi_form == "relative":
+        info.metrics[key] = result.phi(reference, cfg.phi_form)
+
+
 def weight_probe(cfg: EvalConfig, subsets: ProbeSubsets) -> ProbeFn:
-    """Hook body logging `stability/phi_weight`."""
+    """Hook body logging `stability/phi_weight` and its losses."""
 
     def probe(info: StepInfo) -> None:
         run = info.run
         pairs = _draw_seeds(info, cfg, WEIGHT_STREAM, (cfg.phi_weight_draws + 1) // 2)
         draws = antithetic_draws(pairs, cfg.phi_weight_draws)
-        info.metrics[M.PHI_WEIGHT] = phi_weight(
-            run.model, run.task, subsets.of(run.task), run.device, cfg.phi_weight_epsilon, draws)
+        result = weight_perturbation(run.model, run.task, subsets.of(run.task), run.device, cfg.phi_weight_epsilon, draws)
+        _log_perturbation(info, cfg, M.PHI_WEIGHT, M.WEIGHT_NOISE_LOSS, result)
 
     return probe
 
 
 def input_probe(cfg: EvalConfig, subsets: ProbeSubsets) -> ProbeFn:
-    """Hook body logging `stability/phi_input`."""
+    """Hook body logging `stability/phi_input` and its losses."""
 
     def probe(info: StepInfo) -> None:
         run = info.run
         seeds = _draw_seeds(info, cfg, INPUT_STREAM, cfg.phi_input_draws)
-        info.metrics[M.PHI_INPUT] = phi_input(
-            run.model, run.task, subsets.of(run.task), run.device, cfg.phi_input_fraction, seeds)
+        result = input_perturbation(run.model, run.task, subsets.of(run.task), run.device, cfg.phi_input_fraction, seeds)
+        _log_perturbation(info, cfg, M.PHI_INPUT, M.INPUT_NOISE_LOSS, result)
 
     return probe
 
@@ -87,7 +98,7 @@ def ratedist_probe(cfg: EvalConfig) -> ProbeFn:
 def probe_hooks(trial: TrialConfig) -> list[Hook]:
     """The enabled probes of `trial.eval` as hooks, each at its cadence (see configs/eval.py)."""
     cfg, train = trial.eval, trial.train
-    subsets = ProbeSubsets(cfg.probe_examples, seed_of(trial.seed, cfg.probe_seed))
+    subsets = probe_subsets(trial)
     hooks = []
     weight_every = cfg.cadence(cfg.phi_weight_every, train.eval_every)
     if weight_every:
@@ -95,6 +106,7 @@ def probe_hooks(trial: TrialConfig) -> list[Hook]:
     input_every = cfg.cadence(cfg.phi_input_every, train.eval_every)
     if input_every:
         hooks.append(Hook(input_every, input_probe(cfg, subsets), name="phi_input"))
+    hooks += training_kl_hook(trial, subsets)
     if cfg.calibration_steps or cfg.calibration_at_last_step:
         at_last = cfg.calibration_at_last_step or train.num_steps in cfg.calibration_steps
         hooks.append(Hook(1, calibration_probe(cfg), at_last_step=at_last, name="calibration"))

@@ -1,7 +1,12 @@
 """Stability φ under weight noise and under input noise (DESIGN.md, "Stability φ").
 
-φ = −(L̃ − L)/L, where L is the mean held-out loss on the probe subset and L̃ its mean over
-k perturbed copies: near 0 the loss barely moves (stable), very negative it jumps.
+A probe measures the clean loss L (mean held-out loss on the probe subset) and L̃, its mean
+over k perturbed copies; `Perturbation.phi` turns them into φ in either form of
+`configs.metrics.phi_of`: by default the retained gain φ = 1 − (L̃ − L)/(L₀ − L), the share
+of what training gained over the untrained model (loss L₀, measured at step 0 by
+`trainers.probes.reference`) that survives the perturbation — 0 for an untrained model,
+near 1 for a solution the noise does not disturb. The earlier relative form −(L̃ − L)/L is
+a named variant: it is largest at initialization by construction.
 
 Weight noise: every weight matrix W (`trainers.model.weight_matrices`: embeddings, Q, K, V,
 O, both MLP matrices and the head; LayerNorm gains and biases are left alone) gets
@@ -22,10 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from configs import metrics as M
 from trainers.data.tasks import EvalSet, TaskData
 from trainers.model import GPT, weight_matrices
 from trainers.probes.subsets import eval_mode, mean_loss
@@ -69,13 +76,20 @@ def add_weight_noise(matrices: dict[str, torch.Tensor], epsilon: float, seed: in
         w.add_((sign * epsilon * rms * noise).to(w.dtype))
 
 
-def relative_increase(clean: float, perturbed: list[float]) -> float:
-    """φ = −(mean(perturbed) − clean)/clean; a zero clean loss counts as 1e-12."""
-    return -(float(np.mean(perturbed)) - clean) / max(clean, 1e-12)
+@dataclass(frozen=True)
+class Perturbation:
+    """A probe's two losses: `clean` L and `perturbed` L̃ (mean over the draws), nats/token."""
+
+    clean: float
+    perturbed: float
+
+    def phi(self, reference: float | None, form: str = "retained_gain") -> float:
+        """φ in `form` (`configs.metrics.phi_of`), against the untrained reference loss L₀."""
+        return M.phi_of(self.clean, self.perturbed, reference, form)
 
 
-def weight_noise_phi(model: torch.nn.Module, loss: Callable[[], float], epsilon: float, draws: list[Draw]) -> float:
-    """φ of any model whose every 2-D parameter is a weight matrix, for a loss closure.
+def weight_noise(model: torch.nn.Module, loss: Callable[[], float], epsilon: float, draws: list[Draw]) -> Perturbation:
+    """L and L̃ of any model whose every 2-D parameter is a weight matrix, for a loss closure.
 
     `loss()` evaluates the current weights; it is called once clean and once per draw with
     that draw's noise added (and removed again before the next draw).
@@ -86,14 +100,14 @@ def weight_noise_phi(model: torch.nn.Module, loss: Callable[[], float], epsilon:
         with restored_weights(model) as matrices:
             add_weight_noise(matrices, epsilon, seed, sign)
             noisy.append(loss())
-    return relative_increase(clean, noisy)
+    return Perturbation(clean, float(np.mean(noisy)))
 
 
-def phi_weight(model: GPT, task: TaskData, sets: dict[str, EvalSet], device: str,
-               epsilon: float, draws: list[Draw]) -> float:
-    """Weight-perturbation stability on the probe subset, averaged over `draws` (module doc)."""
+def weight_perturbation(model: GPT, task: TaskData, sets: dict[str, EvalSet], device: str,
+               epsilon: float, draws: list[Draw]) -> Perturbation:
+    """Weight-perturbation losses on the probe subset, averaged over `draws` (module doc)."""
     with eval_mode(model):
-        return weight_noise_phi(model, lambda: mean_loss(model, task, sets, device), epsilon, draws)
+        return weight_noise(model, lambda: mean_loss(model, task, sets, device), epsilon, draws)
 
 
 def replace_tokens(data: EvalSet, fraction: float, vocab_size: int, seed: int) -> EvalSet:
@@ -105,9 +119,9 @@ def replace_tokens(data: EvalSet, fraction: float, vocab_size: int, seed: int) -
     return EvalSet(inputs.astype(data.inputs.dtype), data.targets)
 
 
-def phi_input(model: GPT, task: TaskData, sets: dict[str, EvalSet], device: str,
-              fraction: float, seeds: list[int]) -> float:
-    """Input-perturbation stability: one random-token draw per seed, averaged."""
+def input_perturbation(model: GPT, task: TaskData, sets: dict[str, EvalSet], device: str,
+              fraction: float, seeds: list[int]) -> Perturbation:
+    """Input-perturbation losses: one random-token draw per seed, averaged."""
     with eval_mode(model):
         clean = mean_loss(model, task, sets, device)
         noisy = []
@@ -115,4 +129,4 @@ def phi_input(model: GPT, task: TaskData, sets: dict[str, EvalSet], device: str,
             perturbed = {name: replace_tokens(data, fraction, task.vocab_size, seed + i)
                          for i, (name, data) in enumerate(sets.items())}
             noisy.append(mean_loss(model, task, perturbed, device))
-    return relative_increase(clean, noisy)
+    return Perturbation(clean, float(np.mean(noisy)))

@@ -101,3 +101,30 @@ def test_wsd_branch_shares_the_stable_prefix() -> None:
     start = 40 - 10  # k = round(0.25·40) = 10
     assert [lr_at(s, optim, 40) for s in range(start)] == [lr_at(s, optim, 100) for s in range(start)]
     assert lr_at(start, optim, 40) == pytest.approx(0.9) and lr_at(39, optim, 40) == 0.0
+
+
+# (weight_decay, mode, steps) → Π_t (1 − lr_t·λ) by hand, on a constant lr 0.01 with no warm-up
+SHRINKAGE_CASES = [
+    (0.0, "decoupled", 10, 1.0),
+    (1.0, "decoupled", 0, 1.0),
+    (1.0, "decoupled", 1, 0.99),
+    (1.0, "decoupled", 3, 0.99**3),
+    (0.1, "decoupled", 5, 0.999**5),
+    (1.0, "l2", 3, 0.98**3),  # plain-gradient-descent equivalent of 2λW
+]
+
+
+@pytest.mark.parametrize("decay,mode,steps,expected", SHRINKAGE_CASES)
+def test_decay_shrinkage(decay: float, mode: str, steps: int, expected: float) -> None:
+    from trainers.schedule import decay_shrinkage
+
+    optim = OptimConfig(lr=0.01, warmup_steps=0, schedule="constant", weight_decay=decay, weight_decay_mode=mode)
+    assert decay_shrinkage(steps, optim, 10) == pytest.approx(expected, rel=1e-12)
+
+
+def test_decay_shrinkage_of_the_old_text_complexity_arm() -> None:
+    """λ 1 at lr 3e-3, cosine over 250 steps with 50 warm-up: ≈ 0.69 of each decayed weight is left."""
+    from trainers.schedule import decay_shrinkage
+
+    optim = OptimConfig(lr=3e-3, warmup_steps=50, schedule="cosine", weight_decay=1.0)
+    assert 0.66 < decay_shrinkage(250, optim, 250) < 0.72

@@ -12,11 +12,11 @@ from trainers.model import build_model
 from trainers.probes.stability import (
     add_weight_noise,
     antithetic_draws,
-    phi_input,
-    phi_weight,
+    input_perturbation,
     replace_tokens,
     restored_weights,
-    weight_noise_phi,
+    weight_noise,
+    weight_perturbation,
 )
 from trainers.probes.subsets import ProbeSubsets
 
@@ -30,7 +30,8 @@ def test_phi_of_a_linear_least_squares_model_matches_its_closed_form() -> None:
 
         E[ΔL] = (ε² ‖W‖²_F / (m d)) · (m/2) · mean_i ‖x_i‖² = ε² ‖W‖²_F mean_i ‖x_i‖² / (2d),
 
-    and E[φ] = −E[ΔL]/L(W). Averaged over k draws, φ has the standard error of the draws'
+    and the retained-gain E[φ] = 1 − E[ΔL]/(L₀ − L(W)) with L₀ = L(0), the loss of the zero
+    model (an exact reference: any L₀ > L works the same way). Averaged over k draws, φ has the standard error of the draws'
     mean; the test asks for agreement within 4 of those, for independent draws and for
     antithetic pairs (+Z, −Z), whose pair mean loses the cross term entirely:
     ½[L(W + σZ) + L(W − σZ)] − L(W) = (σ²/2n) Σ_i ‖Z x_i‖². Targets sit close to W x (small
@@ -50,15 +51,24 @@ def test_phi_of_a_linear_least_squares_model_matches_its_closed_form() -> None:
     clean = loss()
     expected_rise = epsilon**2 * float(model.weight.pow(2).sum()) * float(x.pow(2).sum(1).mean()) / (2 * d)
     # independent draws: every draw's own ΔL, mean within 4 standard errors of the closed form
-    plain = [-weight_noise_phi(model, loss, epsilon, [(seed, 1.0)]) * clean for seed in range(2 * num_pairs)]
+    def rise(draws: list[tuple[int, float]]) -> float:
+        result = weight_noise(model, loss, epsilon, draws)
+        return result.perturbed - result.clean
+
+    plain = [rise([(seed, 1.0)]) for seed in range(2 * num_pairs)]
     assert abs(np.mean(plain) - expected_rise) < 4 * np.std(plain) / np.sqrt(len(plain))
     # antithetic pairs: the pair means are iid, and far less spread (the cross term cancels)
-    pairs = [-weight_noise_phi(model, loss, epsilon, antithetic_draws([seed], 2)) * clean for seed in range(num_pairs)]
+    pairs = [rise(antithetic_draws([seed], 2)) for seed in range(num_pairs)]
     stderr = np.std(pairs) / np.sqrt(num_pairs)
     assert abs(np.mean(pairs) - expected_rise) < 4 * stderr
     assert stderr < 0.05 * expected_rise  # tight: the check is not vacuous
-    phi = weight_noise_phi(model, loss, epsilon, antithetic_draws(list(range(num_pairs)), 2 * num_pairs))
-    assert phi == pytest.approx(-np.mean(pairs) / clean, rel=1e-9)  # the k draws are averaged
+    result = weight_noise(model, loss, epsilon, antithetic_draws(list(range(num_pairs)), 2 * num_pairs))
+    assert result.perturbed - clean == pytest.approx(np.mean(pairs), rel=1e-9)  # the k draws are averaged
+    reference = float(0.5 * (y**2).sum(1).mean())  # L(W = 0)
+    expected_phi = 1 - expected_rise / (reference - clean)
+    assert 0.5 < expected_phi < 0.99  # a value in the informative range, not a clip
+    assert result.phi(reference) == pytest.approx(expected_phi, abs=4 * stderr / (reference - clean))
+    assert result.phi(None, "relative") == pytest.approx(-expected_rise / clean, abs=4 * stderr / clean)
 
 
 def test_antithetic_pairs_remove_the_first_order_noise() -> None:
@@ -72,8 +82,8 @@ def test_antithetic_pairs_remove_the_first_order_noise() -> None:
     def loss() -> float:
         return float(0.5 * ((model(x) - y) ** 2).sum(1).mean())
 
-    two_plain = [weight_noise_phi(model, loss, 0.1, [(2 * s, 1.0), (2 * s + 1, 1.0)]) for s in range(100)]
-    one_pair = [weight_noise_phi(model, loss, 0.1, antithetic_draws([s], 2)) for s in range(100)]
+    two_plain = [weight_noise(model, loss, 0.1, [(2 * s, 1.0), (2 * s + 1, 1.0)]).perturbed for s in range(100)]
+    one_pair = [weight_noise(model, loss, 0.1, antithetic_draws([s], 2)).perturbed for s in range(100)]
     assert np.std(one_pair) < 0.2 * np.std(two_plain)
 
 
@@ -109,12 +119,12 @@ def test_probes_restore_every_parameter_bit_exactly_and_are_deterministic() -> N
     model.train()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     sets = ProbeSubsets(32, seed=1).of(task)  # type: ignore[arg-type]
-    first = phi_weight(model, task, sets, "cpu", 0.3, antithetic_draws([5], 2))  # type: ignore[arg-type]
-    second = phi_weight(model, task, sets, "cpu", 0.3, antithetic_draws([5], 2))  # type: ignore[arg-type]
-    phi_input(model, task, sets, "cpu", 0.5, [7])  # type: ignore[arg-type]
+    first = weight_perturbation(model, task, sets, "cpu", 0.3, antithetic_draws([5], 2))  # type: ignore[arg-type]
+    second = weight_perturbation(model, task, sets, "cpu", 0.3, antithetic_draws([5], 2))  # type: ignore[arg-type]
+    input_perturbation(model, task, sets, "cpu", 0.5, [7])  # type: ignore[arg-type]
     for name, p in model.named_parameters():
         assert torch.equal(p, before[name]), name
-    assert first == second and first < 0
+    assert first == second and first.perturbed > first.clean
     assert model.training  # the probe's eval mode is undone
 
 
@@ -128,7 +138,7 @@ def test_weights_are_restored_when_the_loss_raises() -> None:
         return 1.0
 
     with pytest.raises(RuntimeError, match="evaluation failed"):
-        weight_noise_phi(model, broken, 0.5, [(0, 1.0)])
+        weight_noise(model, broken, 0.5, [(0, 1.0)])
     assert torch.equal(model.weight, before)
 
 
