@@ -16,7 +16,8 @@ from analysis.load import load_history, load_runs
 from configs import metrics as M
 
 #: History keys read besides the distortion components (those absent from a sweep are skipped).
-SCALAR_KEYS = (M.VAL_LOSS, M.PHI_WEIGHT, M.PHI_INPUT, M.ID_ACC, M.OOD_ACC, M.NUM_TOKENS, M.COMPUTE_FLOPS)
+SCALAR_KEYS = (M.VAL_LOSS, M.PHI_WEIGHT, M.PHI_INPUT, M.PROBE_LOSS, M.WEIGHT_NOISE_LOSS, M.INPUT_NOISE_LOSS,
+               M.ID_ACC, M.OOD_ACC, M.NUM_TOKENS, M.COMPUTE_FLOPS)
 #: Run-table columns that are not sweep axes although they are dotted config paths.
 NOT_AXES = ("seed", "sweep")
 
@@ -83,8 +84,8 @@ def wide_history(long: pd.DataFrame) -> pd.DataFrame:
 def load_distortion_data(tracking_uri: str, experiment: str, domains: list[str] | None = None) -> DistortionData:
     """Read an experiment's finished trial runs and the histories the analysis needs.
 
-    Step 0 holds only the run's size metrics (`size/…`), which are not read, so the history
-    starts at the first evaluation or probe.
+    Step 0 holds only the run's size metrics and its untrained reference (`size/…`,
+    `init/…`, read from the runs table), so the history starts at the first evaluation or probe.
 
     Raises:
         AnalysisInputError: no store, no finished runs, no distortion metrics, or an
@@ -93,6 +94,7 @@ def load_distortion_data(tracking_uri: str, experiment: str, domains: list[str] 
     runs = load_runs(tracking_uri, experiment)
     chosen = choose_domains(list(runs.columns), domains)
     keys = [M.distortion_key(d) for d in chosen] + [k for k in SCALAR_KEYS if k in runs.columns]
+    keys += [M.training_kl_key(d) for d in chosen if M.training_kl_key(d) in runs.columns]
     history = wide_history(load_history(tracking_uri, list(runs["run_id"]), keys))
     floors = {d: M.floor_key(d) for d in chosen if M.floor_key(d) in runs.columns}
     return DistortionData(runs, history, chosen, sweep_axes(runs), floors)

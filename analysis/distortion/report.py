@@ -22,7 +22,8 @@ from analysis.distortion.html import Section, render_report
 from analysis.distortion.laws import LawSettings, per_domain_laws
 from analysis.distortion.pareto import front_by_size, pareto_table
 from analysis.distortion.probes import calibration_table, ratedist_table
-from analysis.distortion.stopping import (cell_means, default_phi0, metastable_points, metastable_runs,
+from analysis.distortion.phi import with_phi_form
+from analysis.distortion.stopping import (TSTAR_AFTER, cell_means, default_phi0, metastable_points, metastable_runs,
                                           phase_cells, phi_by_phase, stopping_table)
 from analysis.distortion.trajectories import distortion_path, rebalancing_intervals, trajectory_table
 from analysis.record import log_analysis_run
@@ -41,6 +42,9 @@ class DistortionSettings:
         phi0: Metastable threshold φ₀; None = the median φ of the sweep.
         domains: Components to analyse; None = every logged one.
         phi_key: Which φ defines t* and Φ (`stability/phi_weight` or `stability/phi_input`).
+        phi_form: `retained_gain` (default) or `relative`, recomputed from the raw losses
+            (`analysis.distortion.phi`).
+        tstar_after: t* only over steps after val/loss fell by this share of its total drop.
         compute_rtol: Budgets within this factor chain are "comparable compute" for fronts.
         rebalance_min_change: Relative change below which a step is not a rise or a fall.
         laws: Bootstrap settings of the per-domain laws.
@@ -49,6 +53,8 @@ class DistortionSettings:
     phi0: float | None = None
     domains: tuple[str, ...] | None = None
     phi_key: str = M.PHI_WEIGHT
+    phi_form: str = "retained_gain"
+    tstar_after: float = TSTAR_AFTER
     compute_rtol: float = 0.1
     rebalance_min_change: float = 1e-3
     laws: LawSettings = field(default_factory=LawSettings)
@@ -67,7 +73,7 @@ class DistortionReport:
 
 def compute_tables(data: DistortionData, settings: DistortionSettings, phi0: float) -> dict[str, pd.DataFrame]:
     """Every table of the analysis, by name (the CSV file stem)."""
-    stops = stopping_table(data, settings.phi_key)
+    stops = stopping_table(data, settings.phi_key, settings.tstar_after)
     points = metastable_points(data, phi0, settings.phi_key)
     region = metastable_runs(points, data)
     phases = phase_cells(data, region)
@@ -140,8 +146,10 @@ def _sections(data: DistortionData, tables: dict[str, pd.DataFrame], figures: di
                 pick("trajectories", "excess", "path")),
         Section("Rebalancing", "Intervals where a component rises while the weighted mean (val/loss) falls — the "
                 "theory's second training stage.", (), (tab("intervals per run", "rebalancing"),)),
-        Section("Stopping", f"t* = argmax φ(t) ({settings.phi_key}) against early stopping (min val/loss) and, on "
-                "the anchor task, the best-OOD step, with what each rule keeps.", pick("phi"),
+        Section("Stopping", f"t* = argmax φ(t) ({settings.phi_key}, {settings.phi_form} form) over the steps after "
+                f"val/loss has fallen by {settings.tstar_after:.0%} of its total drop from the untrained model's, "
+                "against early stopping (min val/loss) and, on the anchor task, the best-OOD step, with what each "
+                "rule keeps.", pick("phi"),
                 (tab("per cell (seeds averaged)", "stopping_cells"), tab("per run", "stopping"))),
         Section("Metastable region", f"Φ = {{(run, step): φ ≥ φ₀}} with φ₀ = {phi0:.4g}.", pick("metastable"),
                 (tab("per cell", "metastable_cells"), tab("φ per complexity-control phase", "phi_by_phase"),
@@ -182,23 +190,26 @@ def run_distortion_analysis(tracking_uri: str, experiment: str, out_dir: Path,
             domain, or no φ logged while `settings.phi0` is None.
     """
     data = load_distortion_data(tracking_uri, experiment, list(settings.domains) if settings.domains else None)
+    data = with_phi_form(data, settings.phi_form)
     phi_values = data.history[settings.phi_key] if settings.phi_key in data.history else pd.Series(dtype=float)
     phi0 = settings.phi0 if settings.phi0 is not None else default_phi0(phi_values)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = compute_tables(data, settings, phi0)
-    meta = {"experiment": experiment, "phi0": phi0, "phi_key": settings.phi_key, "domains": data.domains,
+    meta = {"experiment": experiment, "phi0": phi0, "phi_key": settings.phi_key, "phi_form": settings.phi_form,
+            "tstar_after": settings.tstar_after, "domains": data.domains,
             "axes": data.axes, "num_runs": len(data.runs)}
     csv = write_tables(tables, meta, out_dir)
     figures = draw_figures(data, tables, settings, phi0, out_dir)
     summary = [("experiment", experiment), ("runs", str(len(data.runs))), ("domains", ", ".join(data.domains)),
-               ("sweep axes", ", ".join(data.axes) or "none"), ("φ", settings.phi_key),
+               ("sweep axes", ", ".join(data.axes) or "none"), ("φ", f"{settings.phi_key} ({settings.phi_form})"),
                ("φ₀", f"{phi0:.4g}" + (" (median of the sweep's φ)" if settings.phi0 is None else ""))]
     page = render_report(f"Distortion analysis: {experiment}", summary,
                          _sections(data, tables, figures, csv, phi0, settings), out_dir / HTML_NAME)
     files = [*csv.values(), *figures.values(), page]
     run_id = None
     if log_to_mlflow:
-        params: dict[str, object] = {"phi0": phi0, "phi_key": settings.phi_key, "domains": ",".join(data.domains),
+        params: dict[str, object] = {"phi0": phi0, "phi_key": settings.phi_key, "phi_form": settings.phi_form,
+                                     "tstar_after": settings.tstar_after, "domains": ",".join(data.domains),
                                      "compute_rtol": settings.compute_rtol,
                                      "num_resamples": settings.laws.num_resamples}
         run_id = log_analysis_run(tracking_uri, experiment, "distortion-analysis", files, list(data.runs["run_id"]),

@@ -1,6 +1,9 @@
 """Stopping rules and the metastable region (DESIGN.md, "Stability φ").
 
-Three rules pick a step of each run: the stability-optimal stop t* = argmax_t φ(t); the
+Three rules pick a step of each run: the stability-optimal stop t* = argmax_t φ(t) over the
+steps after val/loss has fallen by at least a fraction f (default 0.5, `TSTAR_AFTER`) of its
+total drop L₀ − min_t val/loss (L₀ = `init/val_loss`, the untrained model's) — without that
+condition any φ that is flat or noisy near the start would put t* at the first probe; the
 early-stopping step argmin_t val/loss; and, on the composite anchor task, the best-OOD step
 argmax_t OOD accuracy (an oracle: it looks at the OOD test set). For each rule the table
 keeps what stopping there would have kept: val/loss, ID and OOD accuracy.
@@ -34,6 +37,19 @@ def _pick(run: pd.DataFrame, key: str, how: str) -> pd.Series | None:
     return rows.iloc[int(np.argmax(position) if how == "max" else np.argmin(position))]
 
 
+def _trained_enough(run: pd.DataFrame, reference: float | None, fraction: float) -> pd.DataFrame:
+    """The rows of `run` whose nearest evaluation has val/loss ≤ L₀ − fraction·(L₀ − min val/loss)."""
+    evals = run[run[M.VAL_LOSS].notna()] if M.VAL_LOSS in run else run.iloc[:0]
+    if evals.empty:
+        return run.iloc[:0]
+    losses = evals[M.VAL_LOSS].to_numpy(dtype=np.float64)
+    start = reference if reference is not None and np.isfinite(reference) else float(losses[0])
+    threshold = start - fraction * (start - float(losses.min()))
+    steps = evals["step"].to_numpy()
+    nearest = np.abs(run["step"].to_numpy()[:, None] - steps[None, :]).argmin(axis=1)
+    return run[losses[nearest] <= threshold + 1e-12]
+
+
 def _kept_at(run: pd.DataFrame, step: int) -> dict[str, float]:
     """val/loss and accuracies at the evaluation nearest to `step` (φ may use its own cadence)."""
     evals = run[run[M.VAL_LOSS].notna()] if M.VAL_LOSS in run else run.iloc[:0]
@@ -43,18 +59,30 @@ def _kept_at(run: pd.DataFrame, step: int) -> dict[str, float]:
     return {name: float(row[key]) for key, name in KEPT.items() if key in row and pd.notna(row[key])}
 
 
-def stopping_table(data: DistortionData, phi_key: str = M.PHI_WEIGHT) -> pd.DataFrame:
+#: t* looks only at steps after val/loss has fallen by this share of its total drop.
+TSTAR_AFTER = 0.5
+
+
+def stopping_table(data: DistortionData, phi_key: str = M.PHI_WEIGHT, tstar_after: float = TSTAR_AFTER) -> pd.DataFrame:
     """One row per run: each rule's step, its φ or metric, and the loss/accuracies it keeps.
 
     Columns `<rule>_step` and `<rule>_<kept>` for rule in t_star, early_stop, best_ood
     (best_ood only on the anchor task), plus `phi_at_t_star`, `final_step` and `final_*`.
+    t* is taken over the steps after val/loss has fallen by `tstar_after` of its drop.
+
+    Raises:
+        AnalysisInputError: `tstar_after` outside [0, 1].
     """
+    if not 0 <= tstar_after <= 1:
+        raise AnalysisInputError(f"--tstar-after ({tstar_after}) must lie in [0, 1], e.g. 0.5")
+    references = data.runs.set_index("run_id")[M.INIT_VAL_LOSS] if M.INIT_VAL_LOSS in data.runs else pd.Series(dtype=float)
     rows = []
     for run_id, run in data.history.groupby("run_id", sort=True):
         run = run.sort_values("step")
         row: dict[str, object] = {"run_id": run_id, "final_step": int(run["step"].max())}
         for rule, (key, how) in RULES.items():
-            picked = _pick(run, key or phi_key, how)
+            candidates = _trained_enough(run, references.get(run_id), tstar_after) if rule == "t_star" else run
+            picked = _pick(candidates, key or phi_key, how)
             if picked is None:
                 continue
             row[f"{rule}_step"] = int(picked["step"])

@@ -38,6 +38,8 @@ def distortion(
     domains: Annotated[str | None, typer.Option(help="Domains to analyse, comma-separated (default: all).")] = None,
     phi: Annotated[str, typer.Option(help="Which stability defines t* and Φ: weight or input.")] = "weight",
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the per-domain laws.")] = 200,
+    phi_form: Annotated[str, typer.Option(help="φ form: retained_gain (default) or relative (the earlier form).")] = "retained_gain",
+    tstar_after: Annotated[float, typer.Option(help="t* only after val/loss fell by this share of its total drop.")] = 0.5,
 ) -> None:
     """Distortion-vector analysis of an experiment: HTML report + CSV/JSON/PNG (replaces its previous distortion analysis run)."""
     from analysis.distortion.laws import LawSettings
@@ -47,8 +49,8 @@ def distortion(
         raise typer.BadParameter(f"--phi {phi!r} must be weight or input")
     if bootstrap < 2:
         raise typer.BadParameter(f"--bootstrap ({bootstrap}) must be ≥ 2, e.g. 200")
-    settings = DistortionSettings(phi0=phi0, domains=_domains(domains), phi_key=PHI_KEYS[phi],
-                                  laws=LawSettings(num_resamples=bootstrap))
+    settings = DistortionSettings(phi0=phi0, domains=_domains(domains), phi_key=PHI_KEYS[phi], phi_form=phi_form,
+                                  tstar_after=tstar_after, laws=LawSettings(num_resamples=bootstrap))
     with exit_on_input_error():
         report = run_distortion_analysis(tracking_uri_or_default(tracking_uri, workdir), experiment, out, settings)
     cells = report.tables["stopping_cells"]

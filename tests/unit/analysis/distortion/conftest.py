@@ -23,11 +23,12 @@ STEPS = [10, 20, 30, 40, 50]
 RUN_A = {
     M.distortion_key("id"): [2.0, 1.0, 0.5, 0.3, 0.45],
     M.distortion_key("ood"): [3.0, 3.2, 3.5, 3.6, 3.7],
-    M.PHI_WEIGHT: [-0.5, -0.3, -0.2, -0.25, -0.4],
-    M.PHI_INPUT: [-0.1, -0.1, -0.1, -0.1, -0.1],
+    M.PHI_WEIGHT: [0.5, 0.7, 0.8, 0.75, 0.6],  # retained gain; the raw losses below reproduce it
+    M.PHI_INPUT: [0.9, 0.9, 0.9, 0.9, 0.9],
     M.ID_ACC: [0.1, 0.5, 0.9, 0.95, 0.95],
     M.OOD_ACC: [0.0, 0.1, 0.3, 0.2, 0.1],
 }
+UNTRAINED_LOSS = 5.0  # L₀ of every anchor run (init/probe_loss and init/val_loss)
 LADDER_TRUE = {"lang0": (1.0, 30.0, 0.4, 100.0, 0.3), "lang1": (2.0, 10.0, 0.3, 300.0, 0.35)}  # E, A, α, B, β
 
 
@@ -48,9 +49,14 @@ def _anchor_history(shift: float, ood_scale: float) -> dict[str, list[float]]:
     history = {k: list(v) for k, v in RUN_A.items()}
     history[M.distortion_key("id")] = [v + shift for v in history[M.distortion_key("id")]]
     history[M.distortion_key("ood")] = [v * ood_scale for v in history[M.distortion_key("ood")]]
-    history[M.PHI_WEIGHT] = [v * (1 + shift) for v in history[M.PHI_WEIGHT]]
+    history[M.PHI_WEIGHT] = [1 - (1 - v) * (1 + shift) for v in history[M.PHI_WEIGHT]]
     history[M.OOD_ACC] = [min(1.0, v / ood_scale) for v in history[M.OOD_ACC]]
     history[M.VAL_LOSS] = [(a + b) / 2 for a, b in zip(history[M.distortion_key("id")], history[M.distortion_key("ood")])]
+    # the raw probe losses: L = val/loss, L̃ = L₀ − φ·(L₀ − L), so the retained gain is φ
+    history[M.PROBE_LOSS] = list(history[M.VAL_LOSS])
+    for phi_key, noisy_key in ((M.PHI_WEIGHT, M.WEIGHT_NOISE_LOSS), (M.PHI_INPUT, M.INPUT_NOISE_LOSS)):
+        history[noisy_key] = [UNTRAINED_LOSS - phi * (UNTRAINED_LOSS - loss)
+                              for phi, loss in zip(history[phi_key], history[M.PROBE_LOSS])]
     return history
 
 
@@ -67,7 +73,8 @@ def anchor_experiment(mlflow_uri: str, mlflow_experiment: str) -> str:
                  M.ratedist_key(8, "id"): history[M.distortion_key("id")][-1] + 0.001,
                  M.ratedist_key(2, "id"): history[M.distortion_key("id")][-1] + 1.0,
                  M.calibration_t_opt_key("id"): 1.3, M.calibration_loss_at_t_key("id"): 0.4,
-                 M.calibration_ece_key("id"): 0.05}
+                 M.calibration_ece_key("id"): 0.05, M.INIT_PROBE_LOSS: UNTRAINED_LOSS, M.INIT_VAL_LOSS: UNTRAINED_LOSS,
+                 M.init_distortion_key("id"): UNTRAINED_LOSS}
         params = {"init.rate": rate, "optim.weight_decay": wd, "model.d_model": 64, "seed": 0}
         log_run(client, experiment_id, f"a{i}", params, history, STEPS, final)
     return mlflow_experiment

@@ -31,7 +31,7 @@ def _check_html(html: Path) -> None:
 
 def test_anchor_report_has_every_part_and_replaces_its_analysis_run(
         mlflow_uri: str, anchor_experiment: str, tmp_path: Path) -> None:
-    settings = DistortionSettings(phi0=-0.3, laws=FAST)
+    settings = DistortionSettings(phi0=0.7, laws=FAST)
     report = run_distortion_analysis(mlflow_uri, anchor_experiment, tmp_path / "out", settings)
     names = {p.name for p in report.files}
     assert {"trajectories.png", "path.png", "phi.png", "metastable.png", "pareto.png", "ratedist.png",
@@ -40,7 +40,8 @@ def test_anchor_report_has_every_part_and_replaces_its_analysis_run(
     assert "excess.png" not in names  # no floors on the anchor task
     _check_html(report.html)
     summary = json.loads((tmp_path / "out" / "distortion_summary.json").read_text())
-    assert summary["phi0"] == -0.3 and summary["domains"] == ["id", "ood"]
+    assert summary["phi0"] == 0.7 and summary["domains"] == ["id", "ood"]
+    assert (summary["phi_form"], summary["tstar_after"]) == ("retained_gain", 0.5)
     assert {r["phase"] for r in summary["tables"]["phi_by_phase"]} == {2, 3}
 
     client = MlflowClient(tracking_uri=mlflow_uri)
