@@ -1,7 +1,11 @@
-"""Tables of the end-of-training probes: rate–distortion and temperature/calibration.
+"""Tables of the probes: rate–distortion, temperature/calibration and training stability.
 
-Both read the runs table (the last logged value of each `ratedist/<bits>/<d>` and
-`calibration/…/<d>` key), beside the run's final full-precision distortion `distortion/<d>`.
+Rate–distortion and calibration read the runs table (the last logged value of each
+`ratedist/<bits>/<d>` and `calibration/…/<d>` key), beside the run's final full-precision
+distortion `distortion/<d>`. Rate–distortion also gives the retained gain at each width,
+1 − (L_b − L)/(L₀ − L) with L₀ the untrained model's loss on the domain
+(`init/distortion/<d>`), the same form as φ (`configs.metrics.phi_of`). The training-KL
+table reads the history.
 """
 
 from __future__ import annotations
@@ -21,9 +25,22 @@ def ratedist_table(data: DistortionData) -> pd.DataFrame:
         for key, (bits, domain) in keys:
             if pd.notna(run[key]):
                 full = float(run[M.distortion_key(domain)])
+                untrained = run.get(M.init_distortion_key(domain), float("nan"))
+                gain = M.phi_of(full, float(run[key]), float(untrained)) if pd.notna(untrained) else float("nan")
                 rows.append({"run_id": run["run_id"], "bits": bits, "domain": domain, "loss": float(run[key]),
-                             "full": full, "extra": float(run[key]) - full})
-    return with_axes(pd.DataFrame(rows, columns=["run_id", "bits", "domain", "loss", "full", "extra"]), data)
+                             "full": full, "extra": float(run[key]) - full, "retained_gain": gain})
+    columns = ["run_id", "bits", "domain", "loss", "full", "extra", "retained_gain"]
+    return with_axes(pd.DataFrame(rows, columns=columns), data)
+
+
+def training_kl_table(data: DistortionData) -> pd.DataFrame:
+    """run_id, sweep axes, step, domain, kl: training stability at every probe (long form)."""
+    keys = {M.training_kl_key(d): d for d in data.domains if M.training_kl_key(d) in data.history}
+    if not keys:
+        return pd.DataFrame(columns=["run_id", "step", "domain", "kl"])
+    long = data.history.melt(id_vars=["run_id", "step"], value_vars=list(keys), var_name="key", value_name="kl")
+    long = long.dropna(subset=["kl"]).assign(domain=lambda t: t["key"].map(keys)).drop(columns="key")
+    return with_axes(long[["run_id", "step", "domain", "kl"]].reset_index(drop=True), data)
 
 
 def calibration_table(data: DistortionData) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from analysis.distortion.data import DistortionData, load_distortion_data
 from analysis.distortion.html import Section, render_report
 from analysis.distortion.laws import LawSettings, per_domain_laws
 from analysis.distortion.pareto import front_by_size, pareto_table
-from analysis.distortion.probes import calibration_table, ratedist_table
+from analysis.distortion.probes import calibration_table, ratedist_table, training_kl_table
 from analysis.distortion.phi import with_phi_form
 from analysis.distortion.stopping import (TSTAR_AFTER, cell_means, default_phi0, metastable_points, metastable_runs,
                                           phase_cells, phi_by_phase, stopping_table)
@@ -93,7 +93,8 @@ def compute_tables(data: DistortionData, settings: DistortionSettings, phi0: flo
         "pareto_by_size": front_by_size(fronts, data.domains),
         "laws": per_domain_laws(data, settings.laws),
         "ratedist": ratedist,
-        "ratedist_summary": (ratedist.groupby(["domain", "bits"])[["loss", "extra"]].median().reset_index()
+        "training_kl": training_kl_table(data),
+        "ratedist_summary": (ratedist.groupby(["domain", "bits"])[["loss", "extra", "retained_gain"]].median().reset_index()
                              if len(ratedist) else ratedist),
         "calibration": calibration_table(data),
     }
@@ -126,7 +127,7 @@ def write_tables(tables: dict[str, pd.DataFrame], meta: dict[str, Any], out_dir:
         files[name] = out_dir / f"{name}.csv"
         table.to_csv(files[name], index=False)
     records = {name: json.loads(table.to_json(orient="records")) for name, table in tables.items()
-               if name not in ("trajectories", "metastable_points")}  # the long tables stay CSV-only
+               if name not in ("trajectories", "metastable_points", "training_kl")}  # the long tables stay CSV-only
     files["summary"] = out_dir / "distortion_summary.json"
     files["summary"].write_text(json.dumps({**meta, "tables": records}, indent=1, default=str))
     return files

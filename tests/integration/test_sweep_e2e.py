@@ -55,6 +55,12 @@ def test_every_trial_lands_in_mlflow_with_config_and_sizes(finished_sweep: tuple
     assert (runs["N"] > 0).all() and (runs["D"] == NUM_STEPS * 64 * 9).all() and (runs["C"] > 0).all()
     assert runs[M.ID_ACC].between(0, 1).all() and runs[M.distortion_key("ood")].gt(0).all()
     assert runs["trial_id"].nunique() == 4
+    # what the init and the decay actually were, as the comparison checks read them
+    gamma_eff = dict(zip(runs["init.rate"], runs[M.INIT_GAMMA_EFF]))
+    assert gamma_eff[0.3] == pytest.approx(0.3, abs=0.05) and gamma_eff[0.8] == pytest.approx(0.8, abs=0.05)
+    shrinkage = dict(zip(runs["optim.weight_decay"], runs[M.DECAY_SHRINKAGE]))
+    assert 0 < shrinkage[1.0] < shrinkage[0.01] < 1
+    assert runs[M.INIT_PROBE_LOSS].gt(runs[M.PROBE_LOSS]).all()  # every run gained over its untrained self
 
 
 def test_resumed_trials_have_each_step_exactly_once(finished_sweep: tuple[str, str, Path]) -> None:

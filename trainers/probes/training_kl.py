@@ -41,7 +41,9 @@ def log_predictions(model: GPT, data: EvalSet, loss_on: str, device: str, max_po
 
 def mean_kl(previous: torch.Tensor, now: torch.Tensor) -> float:
     """Mean over positions of KL(p_prev ‖ p_now) = Σ_v p_prev (log p_prev − log p_now), nats."""
-    return float((previous.exp() * (previous - now)).sum(-1).mean())
+    p = previous.exp()
+    terms = torch.where(p > 0, p * (previous - now), torch.zeros_like(p))  # 0·log 0 = 0
+    return float(terms.sum(-1).mean())
 
 
 class TrainingKL:
