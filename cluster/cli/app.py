@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_or_default
+from cluster.cli.effects import effect
 from cluster.cli.fit import fit_app
 from cluster.cli import jobs as jobs_cli
 from cluster.cli.phase import phase
@@ -17,6 +18,7 @@ from configs import ConfigError, SweepConfig, load_sweep
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scaling studies of decoder-only LMs.")
 app.add_typer(fit_app, name="fit")
+fit_app.command("effect")(effect)
 
 console = make_console()
 
