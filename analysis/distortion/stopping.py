@@ -95,16 +95,14 @@ def stopping_table(data: DistortionData, phi_key: str = M.PHI_WEIGHT, tstar_afte
 
 
 def cell_means(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """Seed-averaged numeric columns per cell of `axes` (one row for a sweep without axes)."""
+    """Seed-averaged numeric columns per cell of `axes` (one row for a sweep without axes), each
+    with its seed-to-seed standard deviation beside it (`<column>_sd`, NaN for a single run)."""
     numeric = [c for c in table.columns if c not in (*axes, "run_id", "seed") and pd.api.types.is_numeric_dtype(table[c])]
-    if not axes:
-        means = table[numeric].mean().to_frame().T
-        means.insert(0, "num_runs", len(table))
-        return means
-    grouped = table.groupby(axes, dropna=False)
-    cells = grouped[numeric].mean()
+    grouped = table.groupby(axes, dropna=False) if axes else table.assign(_all=0).groupby("_all")
+    means, spread = grouped[numeric].mean(), grouped[numeric].std(ddof=1).add_suffix("_sd")
+    cells = pd.concat([means, spread], axis=1)[[c for n in numeric for c in (n, f"{n}_sd")]]
     cells.insert(0, "num_runs", grouped.size())
-    return cells.reset_index()
+    return cells.reset_index(drop=not axes)
 
 
 def metastable_points(data: DistortionData, phi0: float, phi_key: str = M.PHI_WEIGHT) -> pd.DataFrame:
