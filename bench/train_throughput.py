@@ -15,7 +15,7 @@ After warm-up steps, the run alternates timed blocks of K steps: each round time
 loop then DeepSpeed, and the order flips every round. Each block gives one tokens/s sample
 (tokens = sequences × seq_len, the loop's `progress/num_tokens` convention) on two clocks:
 
-* wall: `time.perf_counter`, what a trial pays and its `perf/tokens_per_s` sees — the
+* wall: `time.perf_counter`, what a trial pays and its `throughput/tokens_per_s` sees — the
   headline ratio;
 * cpu: `time.process_time` of the whole process (every thread, so gloo's helpers count),
   a secondary line. On this shared 2-core machine other workers preempt us at random,

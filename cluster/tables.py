@@ -19,13 +19,13 @@ if TYPE_CHECKING:  # pandas loads only when a results table is printed
 
 # The metric columns shown in a results table, in order, when present.
 RESULT_METRICS = (M.VAL_LOSS, M.ID_ACC, M.OOD_ACC, M.OOD_ACC_BEST, M.COMMUTATIVITY, M.EFFECTIVE_NEURONS,
-                  M.TOKENS_PER_S)
+                  M.TOKENS_PER_S, M.MFU)
 
 
 # Short headers so a results table fits an 80-column terminal.
 SHORT_NAMES = {"init.rate": "γ", "init.std": "σ", "optim.weight_decay": "λ", "model.d_model": "d_model",
                M.VAL_LOSS: "val_loss", M.ID_ACC: "id_acc", M.OOD_ACC: "ood", M.OOD_ACC_BEST: "ood_best",
-               M.COMMUTATIVITY: "comm", M.EFFECTIVE_NEURONS: "eff_neur", M.TOKENS_PER_S: "tok/s",
+               M.COMMUTATIVITY: "comm", M.EFFECTIVE_NEURONS: "eff_neur", M.TOKENS_PER_S: "tok/s", M.MFU: "mfu",
                "commutativity": "comm", "commutativity_wrong": "comm_wrong", "effective_neurons": "eff_neur",
                "init_value": "init", "num_seeds": "seeds", "boundary_gamma_eff": "γ_eff", "last_phase3": "last phase 3"}
 

@@ -27,7 +27,7 @@ TRAIN_LOSS = "train/loss"
 LEARNING_RATE = "train/lr"
 NUM_TOKENS = "progress/num_tokens"
 COMPUTE_FLOPS = "progress/compute_flops"
-TOKENS_PER_S = "perf/tokens_per_s"
+TOKENS_PER_S = "throughput/tokens_per_s"  # training tokens per second in optimizer steps (see the throughput block)
 
 # --- held-out losses ----------------------------------------------------------------
 VAL_LOSS = "val/loss"  # mean of the distortion components
@@ -270,3 +270,12 @@ def phi_of(clean: float, perturbed: float, reference: float | None, form: str = 
     if not gain > 0:
         return 0.0
     return max(0.0, (reference - perturbed) / gain)
+
+
+# --- throughput and model FLOPs utilization (issue 20; trainers/throughput.py) ----------
+# TOKENS_PER_S (top) is D so far over the wall time spent in optimizer steps so far
+# (evaluation, probes and checkpoints excluded), over all workers of the trial.
+FLOPS_PER_S = "throughput/flops_per_s"  # C per second: flops_per_token (the one C definition) · tokens/s
+MFU = "throughput/mfu"  # FLOPS_PER_S / (peak FLOP/s of one GPU · workers); CUDA devices of known peak only
+TIMING_METRICS = (TOKENS_PER_S, FLOPS_PER_S, MFU)
+"""Keys that depend on wall-clock time: two runs of one trial differ in these alone."""

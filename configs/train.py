@@ -26,10 +26,20 @@ class TrainConfig(FrozenModel):
         500, ge=1, description="Checkpoint every this many steps (not at the last step: a finished trial needs none)."
     )
     zero_stage: Literal[0, 1, 2, 3] = Field(
-        0, description="DeepSpeed ZeRO stage; 1–3 shard optimizer state, gradients, parameters across workers."
+        0,
+        description=(
+            "DeepSpeed ZeRO stage; 1–3 shard optimizer state, gradients, parameters across workers. "
+            "Under bf16, 0 runs as 1 with fp32 gradient accumulation (DeepSpeed 0.19.8 accumulates "
+            "in bf16 without ZeRO; ZeRO-1 shards nothing on one worker); 2 needs micro_batch_size = "
+            "batch_size (it accumulates in bf16)."
+        ),
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="`auto`: bf16 on CUDA, fp32 on CPU (bf16 is slower on CPU)."
+        "auto",
+        description=(
+            "`auto`: bf16 on CUDA, fp32 on CPU (bf16 is slower on CPU). bf16 keeps fp32 master "
+            "weights and accumulates gradients in fp32 (trainers/engine.py, `precision_config`)."
+        ),
     )
     num_threads: int = Field(1, ge=1, description="torch intra-op threads per trial (CPU).")
     cooldowns: list[float] = Field(

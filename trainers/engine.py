@@ -26,23 +26,72 @@ def resolve_precision(trial: TrialConfig, device: str) -> str:
     return "bf16" if device == "cuda" else "fp32"
 
 
+def resolve_zero_stage(trial: TrialConfig, device: str) -> int:
+    """The ZeRO stage DeepSpeed runs: `train.zero_stage`, except that bf16 runs stage 0 as 1.
+
+    DeepSpeed 0.19.8 picks its bf16 optimizer by stage (`engine._do_optimizer_sanity_check`).
+    Stage 0 wraps the torch optimizer in `FP16_UnfusedOptimizer`, which accumulates the
+    micro-batch gradients in bf16 in `param.grad`; until DeepSpeed #7839 (Feb 2026) it also
+    divided every gradient by a 65536 loss scale never applied to the loss and did not zero
+    gradients between steps (#7837). Asking stage 0 for fp32 accumulation raises
+    NotImplementedError ("unsupported mix", since #7790). Stage 1 with
+    `data_types.grad_accum_dtype: fp32` selects `BF16_Optimizer`, which adds each micro-batch
+    gradient into an fp32 buffer. ZeRO-1 shards nothing on one worker and only the fp32
+    optimizer state on several, so its update is the one stage 0 means. An explicit 0 is
+    treated like the default 0: an `auto` default would change every trial's config hash,
+    and a rerun of a finished sweep would then train it all again.
+    """
+    stage = trial.train.zero_stage
+    return 1 if stage == 0 and resolve_precision(trial, device) == "bf16" else stage
+
+
+def precision_config(trial: TrialConfig, device: str, grad_accum_steps: int) -> dict[str, Any]:
+    """The `bf16`, `zero_optimization` and (bf16 only) `data_types` sections of the config.
+
+    fp32 gradients are accumulated in fp32 at every stage. Under bf16, stages 1 and 3 read
+    `data_types.grad_accum_dtype` and accumulate in fp32; stage 2 ignores it (its partition
+    buffer `grads_in_partition` has the bf16 model dtype, `stage_1_and_2.py`), so stage 2
+    with bf16 is refused when a step accumulates more than one micro-batch.
+
+    Raises:
+        ValueError: bf16 at ZeRO-2 with gradient accumulation (names the fields and fixes).
+    """
+    precision, stage = resolve_precision(trial, device), resolve_zero_stage(trial, device)
+    config: dict[str, Any] = {"zero_optimization": {"stage": stage}, "bf16": {"enabled": precision == "bf16"}}
+    if precision != "bf16":
+        return config
+    if stage == 2 and grad_accum_steps > 1:
+        raise ValueError(
+            f"train.zero_stage 2 with bf16 (train.precision {trial.train.precision!r} on {device}) would sum "
+            f"the {grad_accum_steps} micro-batch gradients of a step in bf16: DeepSpeed 0.19.8 reads "
+            "data_types.grad_accum_dtype only at stages 1 and 3; use zero_stage 1 or 3, set "
+            f"train.micro_batch_size to batch_size ({trial.train.batch_size}), or precision: fp32"
+        )
+    if stage in (1, 3):
+        config["data_types"] = {"grad_accum_dtype": "fp32"}
+    return config
+
+
 def build_ds_config(trial: TrialConfig, device: str, world_size: int = 1) -> dict[str, Any]:
     """The DeepSpeed config dict for a trial on `world_size` workers. Pure: same input → same dict.
 
-    The batch split is `TrainConfig.layout`'s (the one place it is derived). Gradient
-    clipping is always written out because DeepSpeed silently defaults it to 1.0. The
-    optimizer is not configured here: a torch Adam(W) is passed to `initialize`, since the
-    config route selects FusedAdam, which JIT-compiles for over a minute on CPU.
+    The batch split is `TrainConfig.layout`'s (the one place it is derived); precision and
+    ZeRO stage are `precision_config`'s. Gradient clipping is always written out because
+    DeepSpeed silently defaults it to 1.0. The optimizer is not configured here: a torch
+    Adam(W) is passed to `initialize`, since the config route selects FusedAdam, which
+    JIT-compiles for over a minute on CPU.
+
+    Raises:
+        ValueError: the micro-batch does not split over the workers, or bf16 at ZeRO-2 with
+            gradient accumulation (`precision_config`).
     """
     layout = trial.train.layout(world_size)
-    precision = resolve_precision(trial, device)
     return {
         "train_batch_size": trial.train.batch_size,
         "train_micro_batch_size_per_gpu": layout.micro_per_worker,
         "gradient_accumulation_steps": layout.grad_accum_steps,
         "gradient_clipping": trial.optim.grad_clip,
-        "zero_optimization": {"stage": trial.train.zero_stage},
-        "bf16": {"enabled": precision == "bf16"},
+        **precision_config(trial, device, layout.grad_accum_steps),
         "steps_per_print": 10**9,  # we log ourselves; DeepSpeed's prints only add noise
         "wall_clock_breakdown": False,
     }

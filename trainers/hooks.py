@@ -42,10 +42,12 @@ from configs import metrics as M
 from trainers.checkpoint import TrainState, save_checkpoint
 from trainers.data.tasks import TaskData
 from trainers.distributed import all_workers, local_parameter_values, world
+from trainers.engine import resolve_precision
 from trainers.evaluate import evaluate
 from trainers.model import GPT
 from trainers.optim import LossSpec
 from trainers.schedule import decay_shrinkage
+from trainers.throughput import device_peak, throughput_metrics
 from trainers.tracker import Tracker
 
 Report = Callable[[dict[str, float], Path | None], None]
@@ -234,7 +236,7 @@ def progress_metrics(trial: TrialConfig, step: int, lr: float, schedule_steps: i
 
 
 def evaluate_model(info: StepInfo) -> None:
-    """Held-out metrics, best-so-far values, mean train loss since the last evaluation."""
+    """Held-out metrics, best-so-far values, mean train loss since the last evaluation, throughput."""
     run, state = info.run, info.run.state
     values = evaluate(run.model, run.task, run.device)
     for key, best_key in BEST_OF.items():
@@ -243,9 +245,15 @@ def evaluate_model(info: StepInfo) -> None:
     values.update(state.best)
     values[M.TRAIN_LOSS] = state.loss_sum / max(state.loss_count, 1)
     values.update(progress_metrics(run.trial, info.step, info.lr))
-    values[M.TOKENS_PER_S] = values[M.NUM_TOKENS] / max(state.train_seconds, 1e-9)
+    values.update(_throughput(run, values[M.NUM_TOKENS], state.train_seconds))
     state.loss_sum, state.loss_count = 0.0, 0
     info.metrics.update(values)
+
+
+def _throughput(run: TrialRun, num_tokens: float, seconds: float) -> dict[str, float]:
+    """Tokens/s, FLOP/s and (CUDA) MFU of the trial's training so far (`trainers.throughput`)."""
+    peak = device_peak(run.device, resolve_precision(run.trial, run.device))
+    return throughput_metrics(run.trial, num_tokens, seconds, peak, run.layout.world_size)
 
 
 def log_metrics(info: StepInfo) -> None:

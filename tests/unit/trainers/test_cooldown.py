@@ -55,8 +55,8 @@ def train(trial: TrialConfig, root: Path, tracker: InMemoryTracker | None = None
 
 
 def trajectory(tracker: InMemoryTracker) -> dict[str, dict[int, float]]:
-    """Every logged metric but the wall-clock one."""
-    return {k: v for k, v in tracker.history.items() if k != M.TOKENS_PER_S}
+    """Every logged metric but the wall-clock ones."""
+    return {k: v for k, v in tracker.history.items() if k not in M.TIMING_METRICS}
 
 
 def test_branch_steps_and_spent_compute() -> None:

@@ -84,6 +84,12 @@ def test_train_loss_falls(tmp_path: Path) -> None:
         assert sorted(tracker.history[key]) == [5, 10, 15, 20, 25, 30], key
     assert tracker.history[M.NUM_TOKENS][30] == 30 * 32 * 9
     assert tracker.history[M.COMPUTE_FLOPS][30] == pytest.approx(trial.compute_flops)
+    # Throughput at every evaluation: FLOP/s is tokens/s times C / D; no MFU on a CPU.
+    for step in (5, 10, 15, 20, 25, 30):
+        rate = tracker.history[M.TOKENS_PER_S][step]
+        assert rate > 0
+        assert tracker.history[M.FLOPS_PER_S][step] == pytest.approx(rate * trial.compute_flops / trial.num_tokens)
+    assert M.MFU not in tracker.history
     assert sorted(tracker.artifacts) == ["embedding_pca.png", M.TRIAL_CONFIG_ARTIFACT, "wq_cosine.png"]
     # Identity comes from configs.runs; params are the flattened config.
     assert tracker.tags == runs.trial_tags(trial)
@@ -102,7 +108,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path: Path) -> 
     resumed, resumed_log, resumed_recorder = run(checkpointed, tmp_path / "c", resume_from=checkpoint)
 
     # Same trajectory: a checkpoint does not perturb training, and resuming restores it.
-    timing = {M.TOKENS_PER_S}
+    timing = set(M.TIMING_METRICS)
     for result in (first, resumed):
         assert result.final.keys() == straight.final.keys()
         for key in straight.final.keys() - timing:
