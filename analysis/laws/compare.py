@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from analysis.check_values import sort_key
+from analysis.checks import ComparisonCheck, arm_labels, check_arms, points_finding, value_text
 from analysis.errors import AnalysisInputError, TooFewPointsError
 from analysis.laws.bootstrap import percentile_intervals
 from analysis.laws.chinchilla import fit_batch
@@ -253,3 +255,22 @@ def compare_to_json(result: CompareResult, group_column: str) -> dict[str, objec
                       "frontier (> 1: the group needs less compute)",
         "groups": result.table.to_dict("records"),
     }
+
+
+def check_compare(table: pd.DataFrame, group_column: str, result: CompareResult) -> ComparisonCheck:
+    """The comparison check of a joint fit: arms' confounds and seeds, and groups fitted exactly.
+
+    Each group's own parameters (A_g, B_g, and E_g with E per group) rest on that group's
+    runs alone, so a group with no more distinct (N, D) cells than those is fitted exactly.
+    """
+    arms = arm_labels(table, [group_column])
+    check = check_arms(table, arms, [group_column], reference=f"{group_column}={value_text(result.reference)}")
+    cells = table.assign(arm=arms).drop_duplicates(["arm", "N", "D"])
+    own = 2 if result.shared_e else 3
+    num_free = 2 * len(result.groups) + (1 if result.shared_e else len(result.groups)) + 2
+    per_group = [points_finding(f"arm {arm}'s own law in the joint fit", int((arms == arm).sum()),
+                                int((cells["arm"] == arm).sum()), own, "(N, D) cells")
+                 for arm in sorted(arms.unique(), key=sort_key)]
+    joint = points_finding(f"the joint fit of {len(result.groups)} groups", result.num_points, len(cells), num_free,
+                           "(group, N, D) cells")
+    return check.extended([joint, *per_group])

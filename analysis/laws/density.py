@@ -19,7 +19,7 @@ fitted sigmoid S(L) (eq. 3) is inverted first. Density is rho = N-hat / N (eq. 2
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize
 
+from analysis.checks import ComparisonCheck, check_arms, extrapolation_finding, points_finding, value_text
 from analysis.errors import AnalysisInputError, TooFewPointsError
 from analysis.laws import forms
 from analysis.laws.bootstrap import percentile_intervals, resample_counts
@@ -38,6 +39,7 @@ from analysis.laws.result import FitResult
 
 FloatArray = npt.NDArray[np.float64]
 DAYS_PER_YEAR = 365.25
+_KAPLAN_PARAMS = ("x_c", "alpha", "E")  # the reference law L(N) = E + (x_c / N)^alpha
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,14 @@ class DensityResult:
 
     Attributes:
         reference: Kaplan fit (with E) of the reference rows.
-        runs: Per target run: N, loss, effective_N, density (NaN where loss <= E).
+        runs: Per target run: N, loss, effective_N, density (NaN where loss <= E) and
+            extrapolated (N-hat outside `reference_range`: `outside_reference_range`).
         mean_density: Mean density of the group (NaN rows left out).
         interval: Bootstrap percentile interval of the mean at `level`.
         level: Interval coverage.
         num_bootstrap: Resamples drawn.
         num_undefined: Target runs without a density (loss at or below the asymptote).
+        reference_range: Smallest and largest N of the reference rows.
     """
 
     reference: FitResult
@@ -107,6 +111,15 @@ class DensityResult:
     level: float
     num_bootstrap: int
     num_undefined: int
+    reference_range: tuple[float, float] = (float("nan"), float("nan"))
+
+
+def outside_reference_range(effective_n: npt.ArrayLike, ref_n: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Whether each N-hat lies outside [min, max] of the reference N: there N-hat is the law
+    extrapolated, not interpolated (a NaN N-hat, below the asymptote, is not flagged here)."""
+    n_hat, ref = np.asarray(effective_n, dtype=np.float64), np.asarray(ref_n, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((n_hat < ref.min()) | (n_hat > ref.max()), dtype=bool)
 
 
 def effective_size(reference: FitResult, loss: npt.ArrayLike) -> FloatArray:
@@ -156,13 +169,15 @@ def density_within_study(
     reference = fit_kaplan(ref_n, ref_loss, irreducible=True, variable="N")
     n_hat = effective_size(reference, losses)
     density = n_hat / n_t
-    runs = pd.DataFrame({"N": n_t, "loss": losses, "effective_N": n_hat, "density": density})
+    runs = pd.DataFrame({"N": n_t, "loss": losses, "effective_N": n_hat, "density": density,
+                         "extrapolated": outside_reference_range(n_hat, ref_n)})
     if np.isnan(density).all():
         raise AnalysisInputError("no target run has a defined density: every target loss is at "
                                  "or below the reference asymptote E; check the reference group.")
     boot = _bootstrap_mean_density(ref_n, ref_loss, n_t, losses, num_bootstrap, level, seed)
-    return DensityResult(reference, runs, float(np.nanmean(density)), boot, level,
-                         num_bootstrap, int(np.isnan(density).sum()))
+    ref_arr = np.asarray(ref_n, dtype=np.float64)
+    return DensityResult(reference, runs, float(np.nanmean(density)), boot, level, num_bootstrap,
+                         int(np.isnan(density).sum()), (float(ref_arr.min()), float(ref_arr.max())))
 
 
 def _target_losses(loss: npt.ArrayLike | None, score: npt.ArrayLike | None,
@@ -344,7 +359,46 @@ def fit_density_catalog(
     catalog_path: str | Path, reference: pd.DataFrame, *,
     score_map: SigmoidFit | None = None, level: float = 0.95,
 ) -> DensityTrendResult:
-    """Density trend of a dated model catalog against a reference table (N, loss)."""
+    """Density trend of a dated model catalog against a reference table (N, loss).
+
+    The trend's table gains `extrapolated`: N-hat outside the reference table's N range.
+    """
     ref_law = fit_kaplan(reference["N"], reference["loss"], irreducible=True)
-    return density_trend(read_catalog_csv(str(catalog_path)), ref_law, score_map=score_map,
-                         level=level)
+    trend = density_trend(read_catalog_csv(str(catalog_path)), ref_law, score_map=score_map,
+                          level=level)
+    flags = outside_reference_range(trend.table["effective_N"], reference["N"])
+    return replace(trend, table=trend.table.assign(extrapolated=flags))
+
+
+def check_density(table: pd.DataFrame, group_column: str, groups: pd.Series, reference: str, target: str,
+                  result: DensityResult) -> ComparisonCheck:
+    """The comparison check of a within-study density: arms, the reference law's points, N-hat range.
+
+    Args:
+        table: The runs the density was computed from (with N, run_name).
+        group_column: The column separating reference and target runs.
+        groups: "reference", "target" or other per row of `table`.
+        reference: The reference value of `group_column`, as the user typed it.
+        target: The target value, likewise.
+        result: The density of the target rows against the reference law.
+    """
+    ref_arm, tgt_arm = f"{group_column}={value_text(reference)}", f"{group_column}={value_text(target)}"
+    arms = groups.map({"reference": ref_arm, "target": tgt_arm})
+    check = check_arms(table, arms, [group_column], reference=ref_arm)
+    ref_n = table.loc[groups == "reference", "N"]
+    names = table.loc[groups == "target"].get("run_name", table.loc[groups == "target"].index.astype(str))
+    return check.extended([
+        points_finding(f"the reference law L(N) of {ref_arm}", len(ref_n), int(ref_n.nunique()),
+                       len(result.reference.params)),
+        extrapolation_finding(list(map(str, names)), result.runs["N"], result.runs["effective_N"],
+                              result.runs["extrapolated"], result.reference_range)])
+
+
+def check_catalog(reference: pd.DataFrame, trend: DensityTrendResult) -> ComparisonCheck:
+    """The comparison check of a catalog trend: the reference law's points and the N-hat range."""
+    ref_n = reference["N"]
+    table = trend.table
+    return ComparisonCheck().extended([
+        points_finding("the reference law L(N)", len(ref_n), int(ref_n.nunique()), len(_KAPLAN_PARAMS)),
+        extrapolation_finding(list(map(str, table["name"])), table["params"], table["effective_N"],
+                              table["extrapolated"], (float(ref_n.min()), float(ref_n.max())))])

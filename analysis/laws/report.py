@@ -231,12 +231,18 @@ def write_scaling_outputs(report: ScalingReport, df: pd.DataFrame, out_dir: str 
 
 
 def write_compare_outputs(result: CompareResult, table: pd.DataFrame, group_column: str,
-                          out_dir: str | Path) -> list[Path]:
-    """Write compare.json and compare.png into out_dir; return the written paths."""
+                          out_dir: str | Path, check: dict[str, object] | None = None) -> list[Path]:
+    """Write compare.json (with the comparison `check` when given) and compare.png into out_dir.
+
+    Returns:
+        The written paths, compare.json first.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "compare.json"
-    json_path.write_text(json.dumps(clean_json(compare_to_json(result, group_column)), indent=2,
-                                    allow_nan=False))
+    summary = compare_to_json(result, group_column)
+    if check is not None:
+        summary["comparison_check"] = check
+    json_path.write_text(json.dumps(clean_json(summary), indent=2, allow_nan=False))
     return [json_path, plot_compare(table, group_column, result, out / "compare.png")]
 

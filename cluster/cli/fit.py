@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from cluster.cli.options import Experiment, TrackingUri, Where, Workdir, tracking_uri_or_default
+from cluster.cli.check import exit_if_strict, print_check
+from cluster.cli.options import Experiment, Strict, TrackingUri, Where, Workdir, tracking_uri_or_default
 from cluster.tables import make_console, print_table
 from configs import metrics as M
 
 if TYPE_CHECKING:
+    from analysis.checks import ComparisonCheck
     from analysis.laws.holdout import HoldoutSpec
 
 fit_app = typer.Typer(no_args_is_help=True, help="Fit scaling laws, compute multipliers and density laws.")
@@ -197,20 +199,22 @@ def fit_compare(
     loss_metric: Annotated[str, typer.Option(help="Loss column to fit.")] = M.VAL_LOSS,
     where: Where = None,
     seed: int = 0,
+    strict: Strict = False,
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
 ) -> None:
     """Compute multiplier of each group against a reference at equal loss (joint fit, shared exponents)."""
     convention = _convention(flops_convention)
     with exit_on_input_error():
-        _fit_compare(experiment, group_column, reference, shared_e, at_loss, bootstrap, convention, json_out, out,
-                     loss_metric, where or [], seed, tracking_uri_or_default(tracking_uri, workdir))
+        check = _fit_compare(experiment, group_column, reference, shared_e, at_loss, bootstrap, convention, json_out,
+                             out, loss_metric, where or [], seed, tracking_uri_or_default(tracking_uri, workdir))
+    exit_if_strict(console, check, strict)
 
 
 def _fit_compare(experiment: str, group_column: str, reference: str | None, shared_e: bool, at_loss: float | None,
                  bootstrap: int, convention: Literal["scalinglab", "6nd"], json_out: Path | None, out: Path,
-                 loss_metric: str, where: list[str], seed: int, uri: str) -> None:
-    from analysis.laws.compare import compare_groups
+                 loss_metric: str, where: list[str], seed: int, uri: str) -> ComparisonCheck:
+    from analysis.laws.compare import check_compare, compare_groups
     from analysis.laws.flops import flops_relation, with_compute
     from analysis.laws.points import points_from_experiment
     from analysis.laws.report import write_compare_outputs
@@ -221,10 +225,12 @@ def _fit_compare(experiment: str, group_column: str, reference: str | None, shar
     table = with_compute(rows_where(points.table, where), convention, f"experiment '{experiment}'")
     result = compare_groups(table, group_column, flops_relation(table, convention), reference=reference,
                             shared_e=shared_e, at_loss=at_loss, num_bootstrap=bootstrap, seed=seed)
-    files = write_compare_outputs(result, table, group_column, out)
+    check = check_compare(table, group_column, result)
+    files = write_compare_outputs(result, table, group_column, out, check.to_json())
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(files[0].read_text())
+    print_check(console, check)
     _print_compare(result, group_column, points.num_left_out)
     values = {f"multiplier/{g}": float(m) for g, m in zip(result.table["group"], result.table["multiplier"])
               if m == m}
@@ -236,6 +242,7 @@ def _fit_compare(experiment: str, group_column: str, reference: str | None, shar
                      analysis=":".join([analysis_kind("fit-compare", loss_metric), *where]))
     for path in files:
         console.print(f"wrote {path}")
+    return check
 
 
 def _print_compare(result: Any, group_column: str, left_out: dict[str, int]) -> None:
@@ -264,6 +271,7 @@ def fit_density(
     out: Annotated[Path, typer.Option("-o", "--out")] = Path("out/density"),
     loss_metric: str = M.VAL_LOSS,
     bootstrap: int = 1000,
+    strict: Strict = False,
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
 ) -> None:
@@ -276,7 +284,8 @@ def fit_density(
             raise typer.BadParameter("--catalog needs a reference family: --reference-csv FILE (N, loss) or -e EXPERIMENT")
         with exit_on_input_error():
             out.mkdir(parents=True, exist_ok=True)
-            density_catalog(console, catalog, reference_csv, experiment, uri, loss_metric, out)
+            check = density_catalog(console, catalog, reference_csv, experiment, uri, loss_metric, out)
+        exit_if_strict(console, check, strict)
         return
     if experiment is None or group_column is None or reference is None or target is None:
         raise typer.BadParameter("within a study give -e, --group-column, --reference and --target; "
@@ -284,5 +293,6 @@ def fit_density(
     with exit_on_input_error():
         out.mkdir(parents=True, exist_ok=True)
         kind = ":".join([analysis_kind("fit-density", loss_metric), *(where or [])])
-        density_within(console, uri, experiment, group_column, reference, target, loss_metric, bootstrap, out,
-                       kind, where or [])
+        check = density_within(console, uri, experiment, group_column, reference, target, loss_metric, bootstrap,
+                               out, kind, where or [])
+    exit_if_strict(console, check, strict)

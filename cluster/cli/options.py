@@ -14,6 +14,9 @@ TrackingUri = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow 
 Experiment = Annotated[str, typer.Option("-e", "--experiment", help="MLflow experiment to read.")]
 Where = Annotated[list[str] | None, typer.Option(
     help="COLUMN=VALUE: keep only runs where it holds (repeatable; `none` = unset), e.g. train.num_steps=250.")]
+Strict = Annotated[bool, typer.Option(
+    "--strict", help="Exit with code 3 when the comparison check has findings (after printing and writing "
+                     "everything); see docs/comparison_checks.md.")]
 
 
 def tracking_uri_or_default(tracking_uri: str | None, workdir: Path) -> str:
