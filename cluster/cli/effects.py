@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from cluster.cli.fit import exit_on_input_error
-from cluster.cli.options import Experiment, TrackingUri, Where, Workdir, tracking_uri_or_default
+from cluster.cli.check import exit_if_strict, print_check
+from cluster.cli.options import Experiment, Strict, TrackingUri, Where, Workdir, tracking_uri_or_default
 from cluster.tables import make_console, print_table
 from configs import metrics as M
 
@@ -32,8 +33,10 @@ def effect(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Also write the table as CSV here.")] = None,
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
+    strict: Strict = False,
 ) -> None:
     """Effect of changing one factor (to − from), runs paired on the held columns, N, D and seed: mean ± seed sd."""
+    from analysis.checks import arm_labels, check_arms
     from analysis.effects import factor_effects
     from analysis.load import load_runs
     from analysis.select import rows_where
@@ -46,7 +49,10 @@ def effect(
         pair = (parts[0], parts[1])
     with exit_on_input_error():
         runs = rows_where(load_runs(tracking_uri_or_default(tracking_uri, workdir), experiment), where or [])
-        table = factor_effects(runs, factor, _names(held, "--held"), _names(metric, "--metric"), pair)
+        columns = [factor, *_names(held, "--held")]
+        table = factor_effects(runs, factor, columns[1:], _names(metric, "--metric"), pair)
+        check = check_arms(runs, arm_labels(runs, columns), columns)
+    print_check(console, check)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
@@ -55,3 +61,4 @@ def effect(
                 shown.round(4).to_dict(orient="records"))
     if out is not None:
         console.print(f"wrote {out}")
+    exit_if_strict(console, check, strict)
