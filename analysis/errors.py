@@ -3,7 +3,7 @@
 Every error a user can cause by what they ask for (a store that does not exist, an experiment
 with no finished runs, too few runs to fit a law, a column that is not there) is an
 `AnalysisInputError`. It subclasses `ValueError`, so callers that catch bad input as
-`ValueError` (STYLE.md section 7) keep working; the CLI catches `AnalysisInputError` and
+`ValueError` (CONTRIBUTING.md, "Errors for bad input") keep working; the CLI catches `AnalysisInputError` and
 prints its message as one line with a non-zero exit instead of a traceback.
 """
 

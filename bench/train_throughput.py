@@ -75,7 +75,7 @@ Clock = Literal["wall", "cpu"]
 CLOCKS: tuple[Clock, ...] = ("wall", "cpu")
 
 # The anchor model on its task (the study's workhorse), and a 4-layer d128 model on the
-# markov language (the size STACK_NOTES.md quotes throughput for). One step of each takes
+# markov language (the size docs/architecture.md "Stack facts" quotes throughput for). One step of each takes
 # roughly 60–200 ms of one core.
 SIZES: dict[str, TrialConfig] = {
     "anchor L2 d64 T9 B512": TrialConfig(

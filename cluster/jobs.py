@@ -3,7 +3,7 @@
 The job runs `scalinglab run` on the cluster's head node with the project as its
 `working_dir` (only the four packages, `pyproject.toml` and the sweep file are uploaded).
 Ray runs the entrypoint under the head's shell PATH, where a bare `python` may be the system
-interpreter without Ray (STACK_NOTES), so the entrypoint names an interpreter explicitly:
+interpreter without Ray (docs/architecture.md "Stack facts"), so the entrypoint names an interpreter explicitly:
 by default this one, which is right when the head shares this machine's or image's layout.
 """
 

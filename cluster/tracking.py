@@ -21,7 +21,7 @@ def resolve_uri(sweep: SweepConfig, workdir: Path, uri: str | None) -> str:
 def prepare_experiment(sweep: SweepConfig, workdir: Path, uri: str | None) -> TrackingTarget:
     """Resolve the store and create the experiment once, in the driver, before any trial.
 
-    Two MLflow races make this necessary (STACK_NOTES.md): a fresh sqlite file opened by
+    Two MLflow races make this necessary (docs/architecture.md "Stack facts"): a fresh sqlite file opened by
     several processes fails its schema migration, and experiment auto-creation from several
     processes drops runs into "Default". Creating the experiment here settles both.
     """
@@ -39,7 +39,7 @@ def prepare_experiment(sweep: SweepConfig, workdir: Path, uri: str | None) -> Tr
 def finished_config_hashes(target: TrackingTarget, sweep_name: str) -> set[str]:
     """Config hashes of this sweep's trials a rerun must skip: finished, or diverged.
 
-    A diverged trial is not retried (DESIGN.md, failure semantics): the same seed and config
+    A diverged trial is not retried (docs/architecture.md, failure semantics): the same seed and config
     would diverge again at the same step.
     """
     client = MlflowClient(tracking_uri=target.uri)

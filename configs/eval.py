@@ -1,7 +1,7 @@
 """`EvalConfig`: the probes that read the distortion vector during training (issue 10).
 
 Each probe is a hook with its own cadence (`trainers/probes/`); every probe reads the
-held-out domains of the trial's task. DESIGN.md ("Definitions") defines the quantities:
+held-out domains of the trial's task. docs/architecture.md ("Definitions") defines the quantities:
 
 * **Weight stability** `stability/phi_weight`: by default the *retained gain*
   φ = 1 − (L̃ − L)/(L₀ − L), where L is the weighted mean held-out loss on a fixed subset of

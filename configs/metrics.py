@@ -4,7 +4,7 @@ Every metric key the trainer logs and the analysis reads is defined here once; n
 module writes a metric name as a string literal. Keys are slash-namespaced so the MLflow UI
 groups them.
 
-Scaling symbols (DESIGN.md, "Definitions"):
+Scaling symbols (docs/architecture.md, "Definitions"):
 
 * **N** (`num_params`): non-embedding parameters — everything except the token embedding,
   the position embedding and the (untied) output head, as in Kaplan et al. 2020, §2.1.
@@ -215,7 +215,7 @@ def training_kl_key(domain: str) -> str:
 
 # --- what a run's init and decay actually were (step 0 / every evaluation) ------------
 # Logged so that comparisons can check which factors really differ between arms
-# (DESIGN.md "Fair comparisons"; analysis/checks.py).
+# (docs/architecture.md "Fair comparisons"; analysis/checks.py).
 INIT_PROBE_LOSS = "init/probe_loss"  # L₀: the untrained model's mean loss on the probe subset
 INIT_VAL_LOSS = "init/val_loss"  # the untrained model's val/loss (full held-out sets)
 INIT_DISTORTION_PREFIX = "init/distortion/"  # L₀ per domain on the full held-out set
@@ -240,7 +240,7 @@ def init_gamma_eff_key(kind: str) -> str:
     return f"{INIT_GAMMA_EFF_PREFIX}{kind}"
 
 
-# --- the two forms of stability φ (DESIGN.md "Stability φ"; `eval.phi_form`) -------------
+# --- the two forms of stability φ (docs/architecture.md "Stability φ"; `eval.phi_form`) -------------
 PHI_FORMS = ("retained_gain", "relative")
 
 

@@ -3,7 +3,7 @@
 Small-initialization training condenses neurons: many rows of a weight matrix align with a
 few directions (Zhang et al. 2024, arXiv 2405.05409, cosine-similarity heatmaps of W_Q).
 ``effective_neurons`` turns that picture into one number, logged per evaluation as a
-complexity measure (DESIGN.md, "Complexity measures").
+complexity measure (docs/architecture.md, "Complexity measures").
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components
 FloatArray = npt.NDArray[np.float64]
 
 DEFAULT_THRESHOLD = 0.7
-"""Cosine above which two neurons count as condensed together (DESIGN.md)."""
+"""Cosine above which two neurons count as condensed together (docs/architecture.md)."""
 
 
 def _as_weight_matrix(weights: npt.ArrayLike) -> FloatArray:

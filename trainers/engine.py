@@ -111,7 +111,7 @@ def setup_process(device: str) -> None:
     MPI discovery and fails (no mpi4py), so a one-process world is described here. On CPU,
     DeepSpeed JIT-builds a shared-memory all-reduce op at first communication (24–55 s);
     the builder is replaced by a no-op and gloo does the collectives (verified for one and
-    two processes, STACK_NOTES).
+    two processes, docs/architecture.md "Stack facts").
     """
     if not torch.distributed.is_initialized():
         # Overwrite, not setdefault: a trial process inherits its parent's environment, and a

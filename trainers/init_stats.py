@@ -1,7 +1,7 @@
 """What a run's initialization actually was, measured on the drawn weights at step 0.
 
 A comparison of "small init" against "large init" is only fair if the arms really differ in
-init and only there (DESIGN.md, "Fair comparisons"). A fixed σ means a different γ at every
+init and only there (docs/architecture.md, "Fair comparisons"). A fixed σ means a different γ at every
 width (γ_eff = −ln σ / ln d_model: σ = 0.02 is γ_eff 1.4 at d_model 16 and 0.57 at 1024), so
 each run logs, per weight-matrix kind, the measured std of its drawn weights and that γ_eff,
 and the median γ_eff over the kinds as the run's one number (`init/gamma_eff`).

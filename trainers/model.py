@@ -1,4 +1,4 @@
-"""A GPT-style decoder in one file, with the initialization rate γ of DESIGN.md.
+"""A GPT-style decoder in one file, with the initialization rate γ of docs/architecture.md.
 
 Shape follows nanoGPT's `model.py`: a few small modules with shape comments. Two options
 matter for the complexity-control experiments: pre- vs post-LayerNorm (the reference runs of

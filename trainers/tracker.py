@@ -159,7 +159,7 @@ class MlflowTracker:
 
     def _experiment_id(self) -> str:
         experiment = self._client.get_experiment_by_name(self.target.experiment)
-        if experiment is None:  # the driver creates it; see STACK_NOTES (creation race)
+        if experiment is None:  # the driver creates it; see docs/architecture.md "Stack facts" (creation race)
             raise RuntimeError(
                 f"MLflow experiment '{self.target.experiment}' does not exist at {self.target.uri}; "
                 "create it once in the driver before starting trials"

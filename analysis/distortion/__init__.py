@@ -11,5 +11,5 @@
 - `plots`, `html`: the figures and the self-contained HTML report; `report`: the
   orchestration the CLI calls.
 
-Imports only `configs` and `analysis` (DESIGN.md layers): no torch, no ray.
+Imports only `configs` and `analysis` (docs/architecture.md layers): no torch, no ray.
 """

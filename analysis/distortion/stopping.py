@@ -1,4 +1,4 @@
-"""Stopping rules and the metastable region (DESIGN.md, "Stability φ").
+"""Stopping rules and the metastable region (docs/architecture.md, "Stability φ").
 
 Three rules pick a step of each run: the stability-optimal stop t* = argmax_t φ(t) over the
 steps after val/loss has fallen by at least a fraction f (default 0.5, `TSTAR_AFTER`) of its

@@ -1,7 +1,7 @@
 """Input checks shared by every fitter: positive finite columns, enough points.
 
 Fitters refuse empty input, non-finite values, non-positive N/D/C/loss and fewer points
-than free parameters (STYLE.md section 7); each message gives the counts and the fix.
+than free parameters (CONTRIBUTING.md, "Errors for bad input"); each message gives the counts and the fix.
 """
 
 from __future__ import annotations

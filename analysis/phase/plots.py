@@ -16,7 +16,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from analysis.phase.table import WEIGHT_DECAY, WIDTH  # noqa: E402
 
-COMMUTATIVITY_MARK = 0.7  # cells below this commutativity get a marker (DESIGN.md / issue 3)
+COMMUTATIVITY_MARK = 0.7  # cells below this commutativity get a marker (docs/architecture.md / issue 3)
 
 
 def _panel(ax: Axes, cells: pd.DataFrame, id_min: float) -> AxesImage:

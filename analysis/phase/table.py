@@ -1,4 +1,4 @@
-"""Complexity-control phases of the composite anchor task (DESIGN.md, "Phases").
+"""Complexity-control phases of the composite anchor task (docs/architecture.md, "Phases").
 
 Per (γ, λ) cell, seeds averaged: phase 1 = ID accuracy below `id_min` (not even the seen
 pairs are fitted in general); phase 2 = ID ≥ id_min but OOD below `ood_min` (seen pairs

@@ -1,4 +1,4 @@
-"""Imports point down only (DESIGN.md "Layers", STYLE.md §1).
+"""Imports point down only (docs/architecture.md "Layers", CONTRIBUTING.md).
 
 configs ← trainers ← cluster, and configs ← analysis. Only cluster imports ray; only
 trainers imports torch or deepspeed; configs imports none of torch, ray, deepspeed, mlflow.

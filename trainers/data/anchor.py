@@ -38,7 +38,7 @@ KEY_HIGH = 99
 """Largest key/noise token (inclusive)."""
 
 ANCHOR_SHIFTS: dict[int, int] = {1: 5, 2: 1, 3: -2, 4: -8}
-"""Anchor token -> additive shift: a=1 -> +5, b=2 -> +1, c=3 -> -2, d=4 -> -8 (DESIGN.md)."""
+"""Anchor token -> additive shift: a=1 -> +5, b=2 -> +1, c=3 -> -2, d=4 -> -8 (docs/architecture.md)."""
 
 OOD_PAIRS: tuple[tuple[int, int], ...] = ((3, 4), (4, 3))
 """Ordered anchor pairs never seen in training: (c, d) and (d, c)."""

@@ -11,7 +11,7 @@ Everything is computed exactly from the final matrix, backbone included:
 ``H = sum_i pi_i * H(P_i.)`` nats/token. Since ``sample`` draws the first token from pi, every
 next-token prediction x_t -> x_{t+1} has true conditional entropy exactly H given the previous
 token (the source is first-order, so the longer context adds nothing), so H is the floor of
-the per-token loss and a fitted irreducible term can be checked against it (DESIGN.md,
+the per-token loss and a fitted irreducible term can be checked against it (docs/architecture.md,
 "Synthetic language task"). Several sources sharing a vocabulary act as several domains.
 """
 

@@ -1,4 +1,4 @@
-"""Stability φ under weight noise and under input noise (DESIGN.md, "Stability φ").
+"""Stability φ under weight noise and under input noise (docs/architecture.md, "Stability φ").
 
 A probe measures the clean loss L (mean held-out loss on the probe subset) and L̃, its mean
 over k perturbed copies; `Perturbation.phi` turns them into φ in either form of
