@@ -3,8 +3,8 @@
 The demo's γ 0.8, λ 0.1 cell (`configs/sweeps/demo.yaml`) reaches phase 3 (ID ≥ 0.9,
 OOD ≥ 0.5). A stability measure that can test the theory must start low on the untrained
 model and end higher on this composing solution; the earlier relative form does the
-opposite (largest at initialization), which the test also shows. One plain trial, no Ray
-(~1.5 min on one core), so it is marked slow.
+opposite (largest at initialization), which the test also shows. One plain trial through
+DeepSpeed, no Ray (45 s on one core).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from configs import load_sweep
 from configs import metrics as M
 from trainers import InMemoryTracker, run_trial
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.integration]
 
 
 def test_the_demo_phase_3_run_ends_with_higher_phi_than_at_step_0() -> None:
