@@ -5,6 +5,9 @@ with no finished runs, too few runs to fit a law, a column that is not there) is
 `AnalysisInputError`. It subclasses `ValueError`, so callers that catch bad input as
 `ValueError` (CONTRIBUTING.md, "Errors for bad input") keep working; the CLI catches `AnalysisInputError` and
 prints its message as one line with a non-zero exit instead of a traceback.
+
+What the analysis did to its input that a user must know, but that does not stop it (runs
+left out as duplicates), is a `DuplicateRunsWarning`; the CLI prints it as one line too.
 """
 
 from __future__ import annotations
@@ -29,3 +32,7 @@ class TooFewPointsError(AnalysisInputError):
                          f"add at least {needed - found} more.")
         self.needed = needed
         self.found = found
+
+
+class DuplicateRunsWarning(UserWarning):
+    """`analysis.load.load_runs` found several runs of one identity and kept one; the message counts them."""

@@ -1,5 +1,9 @@
 """The one place analysis reads MLflow: runs → a tidy table, and per-step histories.
 
+One row per identity: a trial rerun (or logged twice) leaves several runs of the same
+training, which a fit must count once. `load_runs` keeps the newest finished run of each
+identity and says how many runs it dropped (`DuplicateRunsWarning`; the CLIs print it).
+
 Reading never creates anything: a sqlite URI whose file does not exist is refused before
 MLflow is asked (MLflow would create an empty store and run its schema migrations), and
 every failure a user can cause is an `AnalysisInputError` with a one-line message.
@@ -7,6 +11,7 @@ every failure a user can cause is an `AnalysisInputError` with a one-line messag
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,12 +22,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis.errors import AnalysisInputError
+from analysis.errors import AnalysisInputError, DuplicateRunsWarning
 from configs import metrics as M
+from configs.identity import IDENTITY_FIELDS
 from configs.runs import run_state, trial_filter
 
 # Columns every results table has, besides config columns and metric columns.
-ID_COLUMNS = ("run_id", "run_name", "status", "state", "sweep", "trial_id", "config_hash")
+ID_COLUMNS = ("run_id", "run_name", "status", "state", "sweep", "trial_id", "config_hash", "identity_version")
 SIZE_COLUMNS = {M.NUM_PARAMS: "N", M.TOTAL_TOKENS: "D", M.TOTAL_FLOPS: "C"}
 #: MLflow's search cap per call; a sweep with more trial runs than this is not expected.
 MAX_RUNS = 50_000
@@ -89,6 +95,9 @@ def _numeric(series: pd.Series) -> pd.Series:
 def load_runs(tracking_uri: str, experiment: str, include_unfinished: bool = False) -> pd.DataFrame:
     """One row per trial run of `experiment`: ids, state, config columns, N, D, C, final metrics.
 
+    One row per identity (`run_identity`): its newest finished run, else (with
+    `include_unfinished`) its newest run; a `DuplicateRunsWarning` says how many were dropped.
+
     Config columns are the dotted config paths (``init.rate``, ``optim.weight_decay``, …)
     as numbers where they are numeric. Metric columns are the `configs.metrics` keys holding
     each run's last logged value (MLflow's "latest" = highest step). `state` is
@@ -113,11 +122,47 @@ def load_runs(tracking_uri: str, experiment: str, include_unfinished: bool = Fal
         raise NoRunsError(f"experiment '{experiment}' at {tracking_uri} has no "
                           f"{'' if include_unfinished else 'finished '}trial runs"
                           f"{'' if include_unfinished else _unfinished_note(client, experiment_id)}")
+    runs = _newest_per_identity(runs)
     table = pd.DataFrame([_row(run) for run in runs])
     for column in table.columns:
         if column not in ID_COLUMNS:
             table[column] = _numeric(table[column])
     return table.sort_values(["sweep", "trial_id"]).reset_index(drop=True)
+
+
+def run_identity(params: dict[str, str], tags: dict[str, str], run_id: str) -> tuple[str | None, ...]:
+    """What a run trained, as far as its params and tags tell: two runs with one key are duplicates.
+
+    A run that logged every `configs.identity.IDENTITY_FIELDS` param is keyed by their values
+    (and by the step a cool-down branch left from). That holds for runs of either identity
+    version, so a run logged before version 2 and its rerun that differed only in, say, eval
+    settings are one identity. Other runs are keyed by their config-hash tag; a run without
+    one is an identity of its own.
+    """
+    if all(path in params for path in IDENTITY_FIELDS):
+        return ("params", *(params[path] for path in IDENTITY_FIELDS), tags.get(M.TAG_COOLDOWN_OF_STEP))
+    return ("config_hash", tags.get(M.TAG_CONFIG_HASH) or run_id)
+
+
+def _newest_per_identity(runs: list[Any]) -> list[Any]:
+    """The newest finished run of each identity, else its newest run; warns when it drops any."""
+    groups: dict[tuple[str | None, ...], list[Any]] = {}
+    for run in runs:
+        groups.setdefault(run_identity(run.data.params, run.data.tags, run.info.run_id), []).append(run)
+
+    def recency(run: Any) -> tuple[bool, int]:
+        return run.info.status == "FINISHED", run.info.end_time or run.info.start_time or 0
+
+    kept = {max(group, key=recency).info.run_id for group in groups.values()}
+    duplicated = [group for group in groups.values() if len(group) > 1]
+    if duplicated:
+        num_dropped = len(runs) - len(kept)
+        unfinished = any(all(run.info.status != "FINISHED" for run in group) for group in duplicated)
+        warnings.warn(DuplicateRunsWarning(
+            f"dropped {num_dropped} duplicate run{'s' * (num_dropped > 1)} of {len(duplicated)} "
+            f"identit{'ies' if len(duplicated) > 1 else 'y'} (newest finished kept"
+            f"{', else the newest' if unfinished else ''})"), stacklevel=3)
+    return [run for run in runs if run.info.run_id in kept]
 
 
 def _unfinished_note(client: MlflowClient, experiment_id: str) -> str:
@@ -138,6 +183,7 @@ def _row(run: Any) -> dict[str, object]:
         "sweep": data.tags.get(M.TAG_SWEEP),
         "trial_id": data.tags.get(M.TAG_TRIAL_ID),
         "config_hash": data.tags.get(M.TAG_CONFIG_HASH),
+        "identity_version": data.tags.get(M.TAG_IDENTITY_VERSION, "1"),
     }
     row.update(data.params)
     for key, column in SIZE_COLUMNS.items():

@@ -27,7 +27,7 @@ from cluster.progress import ProgressCallback
 from cluster.runtime import RayConnection, cluster_cpus, cluster_gpus, num_alive_nodes, start_ray
 from cluster.session import DriverSession, driver_session, latest_checkpoint, record_processes
 from cluster.tables import make_console
-from cluster.tracking import finished_config_hashes, mark_interrupted_runs, prepare_experiment, resolve_uri
+from cluster.tracking import mark_interrupted_runs, prepare_experiment, resolve_uri, trials_to_run
 from cluster.multiworker import train_checkpoint_exists, tune_trainable, workers_config
 from configs import SweepConfig, TrialConfig
 from configs.sweep import ResourcesConfig
@@ -155,7 +155,7 @@ class _Plan:
     """What this driver session runs, decided from MLflow and the sweep folder before launch."""
 
     target: TrackingTarget
-    todo: list[TrialConfig]  # not finished (nor diverged) in MLflow
+    todo: list[TrialConfig]  # not finished (nor diverged) in MLflow, under either identity version
     resume: dict[str, str]  # trial id → checkpoint folder of an earlier session
     num_resumed: int  # trials that continue from a checkpoint (Tune's or Ray Train's)
 
@@ -164,8 +164,7 @@ def _plan(sweep: SweepConfig, trials: list[TrialConfig], workdir: Path, uri: str
     """Set up the store, settle what a dead driver left, find what to run and where it resumes."""
     target = prepare_experiment(sweep, workdir, uri)
     mark_interrupted_runs(target, sweep.name)
-    done = finished_config_hashes(target, sweep.name)
-    todo = [t for t in trials if t.config_hash not in done]
+    todo = trials_to_run(target, sweep.name, trials)
     resume = _resume_points(session, todo)
     num_resumed = len(resume) + sum(train_checkpoint_exists(session.sweep_dir, run_name(t)) for t in todo)
     return _Plan(target, todo, resume, num_resumed)

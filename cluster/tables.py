@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from typing import TYPE_CHECKING
@@ -35,6 +37,25 @@ def make_console() -> Console:
     # soft_wrap: a message is one line however long (a log or CI must not split an error);
     # tables still fit their width.
     return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def printing_duplicate_notes(console: Console) -> Iterator[None]:
+    """Print each `DuplicateRunsWarning` of the analysis (runs it dropped) on `console` as one line."""
+    from analysis.errors import DuplicateRunsWarning
+
+    with warnings.catch_warnings():  # restores the filters and `showwarning` on exit
+        warnings.simplefilter("always", DuplicateRunsWarning)
+        fallback = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *rest: Any, **kwargs: Any) -> None:
+            if issubclass(category, DuplicateRunsWarning):
+                console.print(f"[yellow]{message}[/yellow]")
+            else:
+                fallback(message, category, *rest, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def _cell(value: Any) -> str:
@@ -79,7 +100,8 @@ def print_results(console: Console, tracking_uri: str, experiment: str, grid_key
     from analysis.load import load_runs
 
     try:
-        runs = load_runs(tracking_uri, experiment, include_unfinished=True)
+        with printing_duplicate_notes(console):
+            runs = load_runs(tracking_uri, experiment, include_unfinished=True)
     except AnalysisInputError as err:
         console.print(f"[yellow]{err}[/yellow]")
         return False

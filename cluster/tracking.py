@@ -7,7 +7,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from cluster.workdir import artifact_root, default_tracking_uri
-from configs import SweepConfig
+from configs import SweepConfig, TrialConfig
 from configs import metrics as M
 from configs import runs as runs_rule
 from trainers.tracker import TrackingTarget
@@ -39,6 +39,8 @@ def prepare_experiment(sweep: SweepConfig, workdir: Path, uri: str | None) -> Tr
 def finished_config_hashes(target: TrackingTarget, sweep_name: str) -> set[str]:
     """Config hashes of this sweep's trials a rerun must skip: finished, or diverged.
 
+    The hashes are as logged, of either identity version (`trials_to_run` matches both).
+
     A diverged trial is not retried (docs/architecture.md, failure semantics): the same seed and config
     would diverge again at the same step.
     """
@@ -52,6 +54,16 @@ def finished_config_hashes(target: TrackingTarget, sweep_name: str) -> set[str]:
     return {run.data.tags[M.TAG_CONFIG_HASH]
             for query in queries
             for run in client.search_runs([experiment.experiment_id], query, max_results=50_000)}
+
+
+def trials_to_run(target: TrackingTarget, sweep_name: str, trials: list[TrialConfig]) -> list[TrialConfig]:
+    """The trials of `trials` that a (re)run trains: no finished or diverged run carries their hash.
+
+    A run logged before identity version 2 carries its version-1 hash, which counts too
+    (`configs.runs.recorded_hashes`): a sweep started then does not train its finished trials again.
+    """
+    done = finished_config_hashes(target, sweep_name)
+    return [trial for trial in trials if done.isdisjoint(runs_rule.recorded_hashes(trial))]
 
 
 def mark_interrupted_runs(target: TrackingTarget, sweep_name: str) -> int:

@@ -103,6 +103,14 @@ def _check_unique(trials: list[TrialConfig]) -> None:
     seen: dict[str, int] = {}
     for i, trial in enumerate(trials):
         if trial.trial_id in seen:
+            first, flat = trials[seen[trial.trial_id]].flat_params(), trial.flat_params()
+            differ = sorted(path for path, value in flat.items() if first[path] != value)
+            if differ:
+                raise ConfigError(
+                    f"trials {seen[trial.trial_id]} and {i} train the same model (trial id {trial.trial_id}): "
+                    f"they differ only in {', '.join(differ)}, outside a trial's identity (configs/identity.py); "
+                    "give each value its own sweep, or drop it from the grid"
+                )
             raise ConfigError(
                 f"trials {seen[trial.trial_id]} and {i} resolve to the same config "
                 f"(trial id {trial.trial_id}); remove the duplicate grid values or seeds"

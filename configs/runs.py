@@ -7,6 +7,11 @@ act, after every metric and artifact is stored, so a FINISHED run is complete. O
 FAILED (crashed; a retry reopens it), KILLED (stopped by the user), and FAILED with tag
 `scalinglab.outcome = diverged` (a non-finite loss; never retried).
 
+A trial's run is found by its sweep and config hash (`configs/identity.py`: the fields that
+define what is trained). A sweep started before identity version 2 logged version-1 hashes;
+the driver accepts those too (`recorded_hashes`), so its finished trials are not trained
+again. Its unfinished trials have a new run name and start over from step 0 in a new run.
+
 This module only builds names, tags and MLflow search filters; it imports no MLflow.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 from typing import Literal
 
 from configs import metrics as M
+from configs.identity import IDENTITY_VERSION
 from configs.schema import TrialConfig
 
 KIND_TRIAL = "trial"
@@ -30,8 +36,14 @@ def run_name(trial: TrialConfig) -> str:
 
 
 def identity_tags(trial: TrialConfig) -> dict[str, str]:
-    """The tags that find a trial's run again: sweep name and config hash."""
-    return {M.TAG_SWEEP: trial.sweep, M.TAG_CONFIG_HASH: trial.config_hash}
+    """The tags that find a trial's run again: sweep name, config hash and the hash's identity version."""
+    return {M.TAG_SWEEP: trial.sweep, M.TAG_CONFIG_HASH: trial.config_hash,
+            M.TAG_IDENTITY_VERSION: str(IDENTITY_VERSION)}
+
+
+def recorded_hashes(trial: TrialConfig) -> tuple[str, str]:
+    """The config hashes a run of `trial` may carry: today's, then identity version 1's."""
+    return trial.config_hash, trial.config_hash_v1
 
 
 def trial_tags(trial: TrialConfig) -> dict[str, str]:

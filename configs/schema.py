@@ -10,14 +10,12 @@ rule and the fix (STYLE.md §7).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from configs import metrics
+from configs import identity, metrics
 from configs.base import FrozenModel
 from configs.data import DataConfig
 from configs.eval import EvalConfig
@@ -239,21 +237,18 @@ class TrialConfig(FrozenModel):
 
     @property
     def config_hash(self) -> str:
-        """SHA-256 of the training content (everything but the sweep name).
+        """SHA-256 of the trial's identity: the fields that define what is trained.
 
-        `optim.cooldown_fraction` counts only under `wsd` and `train.cooldowns` only when set,
-        so trials written before those fields existed keep their hash (and a rerun of their
-        sweep still skips them).
+        `configs/identity.py` lists them (model, init, optim, data, seed, steps, batch size,
+        cool-downs) and says why the rest (sweep name, eval probes, execution settings) are
+        left out; the hash is of identity version `IDENTITY_VERSION`.
         """
-        content = self.model_dump(mode="json", exclude={"sweep"})
-        if self.optim.schedule != "wsd":
-            del content["optim"]["cooldown_fraction"]
-        if not self.train.cooldowns:
-            del content["train"]["cooldowns"]
-        for key in _EVAL_FIELDS_ADDED_LATER:  # measurement settings added after trials were hashed
-            if content["eval"][key] == EvalConfig.model_fields[key].default:
-                del content["eval"][key]
-        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+        return identity.identity_hash(self.flat_params())
+
+    @property
+    def config_hash_v1(self) -> str:
+        """The hash identity version 1 gave this trial (how runs logged before version 2 are found)."""
+        return identity.identity_hash_v1(self.model_dump(mode="json"))
 
     @property
     def trial_id(self) -> str:
@@ -291,9 +286,6 @@ class TrialConfig(FrozenModel):
     def flat_params(self) -> dict[str, Any]:
         """Dotted-path view of the config, for MLflow params and results tables."""
         return flatten(self.model_dump(mode="json"))
-
-
-_EVAL_FIELDS_ADDED_LATER = ("phi_form", "training_kl_every", "training_kl_positions")
 
 
 def wsd_decay_steps(num_steps: int, cooldown_fraction: float) -> int:

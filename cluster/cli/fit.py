@@ -17,7 +17,7 @@ import typer
 
 from cluster.cli.check import exit_if_strict, print_check
 from cluster.cli.options import Experiment, Strict, TrackingUri, Where, Workdir, tracking_uri_or_default
-from cluster.tables import make_console, print_table
+from cluster.tables import make_console, print_table, printing_duplicate_notes
 from configs import metrics as M
 
 if TYPE_CHECKING:
@@ -36,11 +36,12 @@ FlopsConventionOption = Annotated[str, typer.Option(
 
 @contextlib.contextmanager
 def exit_on_input_error() -> Iterator[None]:
-    """Turn an `AnalysisInputError` into one red line and exit code 1."""
+    """Turn an `AnalysisInputError` into one red line and exit code 1; print dropped duplicate runs."""
     from analysis.errors import AnalysisInputError
 
     try:
-        yield
+        with printing_duplicate_notes(console):
+            yield
     except AnalysisInputError as err:
         console.print(f"[red]error[/red]: {err}")
         raise typer.Exit(1) from None

@@ -1,9 +1,10 @@
 """Two data-parallel DeepSpeed workers per trial (Ray Train inside Ray Tune) match one worker.
 
-One sweep trains a trial on one worker; a second trains the same trial on 2 gloo workers at
-ZeRO 0, 2 and 3, and its rank 0 crashes once after its step-20 report, so Ray Train restarts
-both workers from the merged step-20 checkpoint of both ranks. Every step's train loss is
-logged (eval_every 1) and compared.
+One sweep trains a trial on one worker; three more train the same trial on 2 gloo workers at
+ZeRO 0, 2 and 3 (one sweep each: the ZeRO stage is not part of a trial's identity, so a grid
+over it would be three copies of one trial), and rank 0 crashes once after its step-20
+report, so Ray Train restarts both workers from the merged step-20 checkpoint of both ranks.
+Every step's train loss is logged (eval_every 1) and compared.
 
 Tolerance: the two workers' gradients are averaged by an all-reduce, which sums in another
 order than one worker's backward pass over the whole micro-batch, so each step differs from
@@ -28,6 +29,7 @@ from configs import parse_sweep
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
 
 NUM_STEPS, RTOL = 30, 1e-5
+STAGES = (0, 2, 3)
 BASE = {
     "model": "gpt_debug",
     "data": {"task": "anchor", "num_train": 2000, "num_test": 200},
@@ -38,9 +40,10 @@ BASE = {
 }
 
 
-def _sweep(name: str, workers: int, stages: list[int]) -> dict[str, object]:
+def _sweep(name: str, workers: int, stage: int) -> dict[str, object]:
     resources = {"workers_per_trial": workers, "cpus_per_worker": 1, "max_failures": 1}
-    return {"name": name, "base": BASE, "grid": {"train.zero_stage": stages}, "resources": resources}
+    base = {**BASE, "train": {**BASE["train"], "zero_stage": stage}}
+    return {"name": name, "base": base, "resources": resources}
 
 
 def _histories(uri: str, experiment: str) -> dict[int, dict[str, dict[int, float]]]:
@@ -61,17 +64,22 @@ def _histories(uri: str, experiment: str) -> dict[int, dict[str, dict[int, float
 @pytest.fixture(scope="module")
 def trajectories(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, Path]:
     workdir = tmp_path_factory.mktemp("multiworker")
-    one = run_sweep(parse_sweep(_sweep("one_worker", 1, [0])), workdir, num_cpus=2)
-    crash = {"fail_once_at_step": 20, "failure_marker_dir": str(workdir / "markers")}
-    two = run_sweep(parse_sweep(_sweep("two_workers", 2, [0, 2, 3])), workdir, num_cpus=2, extra_config=crash)
-    assert one.num_failed == two.num_failed == 0
-    return _histories(one.target.uri, "one_worker"), _histories(two.target.uri, "two_workers"), workdir
+    one = run_sweep(parse_sweep(_sweep("one_worker", 1, 0)), workdir, num_cpus=2)
+    assert one.num_failed == 0
+    double: dict[int, dict[str, dict[int, float]]] = {}
+    for stage in STAGES:  # a marker folder each: the three trials share one trial id
+        crash = {"fail_once_at_step": 20, "failure_marker_dir": str(workdir / "markers" / f"zero{stage}")}
+        two = run_sweep(parse_sweep(_sweep(f"two_workers_zero{stage}", 2, stage)), workdir, num_cpus=2,
+                        extra_config=crash)
+        assert two.num_failed == 0
+        double.update(_histories(two.target.uri, f"two_workers_zero{stage}"))
+    return _histories(one.target.uri, "one_worker"), double, workdir
 
 
 def test_two_workers_follow_the_one_worker_trajectory_at_every_zero_stage(trajectories: tuple[dict, dict, Path]) -> None:
     single, double, _ = trajectories
     reference = np.array([single[0][M.TRAIN_LOSS][s] for s in range(1, NUM_STEPS + 1)])
-    assert sorted(double) == [0, 2, 3]
+    assert sorted(double) == list(STAGES)
     for stage, history in double.items():
         losses = np.array([history[M.TRAIN_LOSS][s] for s in range(1, NUM_STEPS + 1)])
         np.testing.assert_allclose(losses, reference, rtol=RTOL, err_msg=f"ZeRO-{stage}")
@@ -79,7 +87,7 @@ def test_two_workers_follow_the_one_worker_trajectory_at_every_zero_stage(trajec
 
 def test_every_rank_checkpoints_and_the_crashed_group_resumed(trajectories: tuple[dict, dict, Path]) -> None:
     *_, workdir = trajectories
-    assert len(list((workdir / "markers").iterdir())) == 3  # each 2-worker trial crashed once (and resumed)
+    assert len(list((workdir / "markers").glob("*/*"))) == 3  # each 2-worker trial crashed once (and resumed)
     both_ranks = {f"zero_pp_rank_{r}_mp_rank_00_optim_states.pt" for r in (0, 1)}
     sharded = [trial for trial, checkpoints in _checkpoint_files(workdir).items()
                if all(both_ranks <= files for files in checkpoints)]
@@ -99,9 +107,10 @@ def test_zero3_shards_the_parameters_over_the_two_workers(trajectories: tuple[di
 
 def _checkpoint_files(workdir: Path) -> dict[str, list[set[str]]]:
     """Trial run folder → file names of each checkpoint Ray Train kept for it (ranks' files merged)."""
-    train_root = workdir / "ray_results" / "two_workers" / "train"
     found: dict[str, list[set[str]]] = {}
-    for tag_dir in train_root.glob("*/checkpoint_*/step*"):
-        found.setdefault(tag_dir.parents[1].name, []).append({p.name for p in tag_dir.iterdir()})
-    assert len(found) == 3, f"expected the 3 trials' checkpoints under {train_root}, found {sorted(found)}"
+    for stage in STAGES:
+        train_root = workdir / "ray_results" / f"two_workers_zero{stage}" / "train"
+        for tag_dir in train_root.glob("*/checkpoint_*/step*"):
+            found.setdefault(f"zero{stage}/{tag_dir.parents[1].name}", []).append({p.name for p in tag_dir.iterdir()})
+    assert len(found) == 3, f"expected the 3 trials' checkpoints under {workdir / 'ray_results'}, found {sorted(found)}"
     return found

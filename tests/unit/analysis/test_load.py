@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from analysis.errors import AnalysisInputError
+from analysis.errors import AnalysisInputError, DuplicateRunsWarning
 from analysis.load import (
     NoRunsError,
     StoreNotFoundError,
@@ -17,19 +18,27 @@ from analysis.load import (
     load_runs,
     sqlite_path,
 )
+from configs import TrialConfig
 from configs import metrics as M
 
 
 def _log(client: MlflowClient, experiment_id: str, trial_id: str, status: str,
-         tags: dict[str, str] | None = None) -> str:
+         tags: dict[str, str] | None = None, params: dict[str, str] | None = None,
+         end_time: int | None = None) -> str:
     run = client.create_run(experiment_id)
     all_tags = {M.TAG_KIND: "trial", M.TAG_SWEEP: "s", M.TAG_TRIAL_ID: trial_id, **(tags or {})}
     client.log_batch(run.info.run_id, metrics=[Metric(M.VAL_LOSS, 3.0, 0, 5), Metric(M.VAL_LOSS, 2.5, 0, 9),
                                                Metric(M.NUM_PARAMS, 1e6, 0, 0)],
-                     params=[Param("init.rate", "0.5")], tags=[RunTag(k, v) for k, v in all_tags.items()])
+                     params=[Param(k, v) for k, v in (params or {"init.rate": "0.5"}).items()],
+                     tags=[RunTag(k, v) for k, v in all_tags.items()])
     if status != "RUNNING":
-        client.set_terminated(run.info.run_id, status)
+        client.set_terminated(run.info.run_id, status, end_time=end_time)
     return str(run.info.run_id)
+
+
+def _params(change: dict[str, object]) -> dict[str, str]:
+    """The params a trainer logs for the trial `change` makes of the defaults (`str` of each value)."""
+    return {k: str(v) for k, v in TrialConfig.model_validate(change).flat_params().items()}
 
 
 @pytest.mark.parametrize(("uri", "expected"), [
@@ -98,3 +107,47 @@ def test_every_loader_error_is_an_analysis_input_error() -> None:
     for err in (NoRunsError, StoreNotFoundError, StoreUnreadableError):
         assert issubclass(err, AnalysisInputError) and issubclass(err, ValueError)
     assert issubclass(NoRunsError, LookupError)
+
+
+def test_two_finished_runs_of_one_identity_are_one_row(mlflow_uri: str, mlflow_experiment: str) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    same = {M.TAG_CONFIG_HASH: "h1"}
+    _log(client, experiment_id, "a", "FINISHED", same, end_time=1_000)
+    newest = _log(client, experiment_id, "a", "FINISHED", same, end_time=2_000)
+    failed = _log(client, experiment_id, "a", "FAILED", same, end_time=3_000)  # newer, but not finished
+    other = _log(client, experiment_id, "b", "FINISHED", {M.TAG_CONFIG_HASH: "h2"})
+    lone = _log(client, experiment_id, "c", "FINISHED")  # no hash, no full config: its own identity
+    lone_too = _log(client, experiment_id, "c", "FINISHED")
+    with pytest.warns(DuplicateRunsWarning, match=r"^dropped 1 duplicate run of 1 identity \(newest finished kept\)$"):
+        finished = load_runs(mlflow_uri, mlflow_experiment)
+    assert set(finished["run_id"]) == {newest, other, lone, lone_too}
+    with pytest.warns(DuplicateRunsWarning, match=r"^dropped 2 duplicate runs of 1 identity"):
+        every = load_runs(mlflow_uri, mlflow_experiment, include_unfinished=True)
+    assert newest in set(every["run_id"]) and failed not in set(every["run_id"])
+    assert set(every["identity_version"]) == {"1"}  # no version tag: logged before version 2
+
+
+@pytest.mark.parametrize(("first", "second", "tags", "num_rows"), [
+    # Logged before version 2 under two v1 hashes (probe cadence, threads), one training: one row.
+    ({"eval": {"phi_weight_every": 50}}, {"train": {"num_threads": 2}}, ({}, {}), 1),
+    # A v1 run and its v2 rerun with another precision: one row.
+    ({}, {"train": {"precision": "fp32"}}, ({}, {M.TAG_IDENTITY_VERSION: "2"}), 1),
+    # What is trained differs: two rows.
+    ({}, {"init": {"rate": 0.7}}, ({}, {}), 2),
+    ({}, {"optim": {"lr": 1e-3}}, ({}, {}), 2),
+    # A cool-down branch is a run of its own even where its config matches a plain run.
+    ({}, {}, ({}, {M.TAG_COOLDOWN_OF_STEP: "15"}), 2),
+])
+def test_runs_with_a_full_config_are_one_identity_by_its_trained_fields(
+        mlflow_uri: str, mlflow_experiment: str, first: dict, second: dict, tags: tuple[dict, dict],
+        num_rows: int) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    older = _log(client, experiment_id, "x", "FINISHED", {M.TAG_CONFIG_HASH: "h1", **tags[0]}, _params(first), 1_000)
+    newer = _log(client, experiment_id, "y", "FINISHED", {M.TAG_CONFIG_HASH: "h2", **tags[1]}, _params(second), 2_000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = load_runs(mlflow_uri, mlflow_experiment)
+    assert sorted(table["run_id"]) == sorted([newer] if num_rows == 1 else [older, newer])
+    assert len([w for w in caught if w.category is DuplicateRunsWarning]) == 2 - num_rows

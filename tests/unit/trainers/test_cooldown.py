@@ -77,7 +77,7 @@ def test_branch_logs_its_own_run(tmp_path: Path) -> None:
     branch = parent.branches[0]
     assert branch.status == "FINISHED" and branch.run_id == "parent-cd15"
     assert branch.tags == {
-        M.TAG_SWEEP: "cd", M.TAG_KIND: runs.KIND_TRIAL,
+        M.TAG_SWEEP: "cd", M.TAG_KIND: runs.KIND_TRIAL, M.TAG_IDENTITY_VERSION: "2",
         M.TAG_TRIAL_ID: trial.trial_id + "-cd15", M.TAG_CONFIG_HASH: trial.config_hash + "-cd15",
         M.TAG_PARENT_RUN_ID: "parent", M.TAG_COOLDOWN_OF_STEP: "15",
     }
@@ -165,8 +165,9 @@ def test_bad_cooldowns_name_field_value_and_fix(
 
 
 def test_new_fields_leave_old_hashes_alone() -> None:
-    # The hash of the default trial before cooldowns / cooldown_fraction existed.
-    assert TrialConfig().config_hash == "93d4e071ba1292c31ec94d934270d3159cddc5ebca894ce9dbdbf2ab3bd1e151"
-    wsd = {"optim": {"schedule": "wsd"}}
-    assert TrialConfig.model_validate(wsd).config_hash != TrialConfig.model_validate(
-        {"optim": {"schedule": "wsd", "cooldown_fraction": 0.1}}).config_hash
+    # Identity version 1's hash of the default trial before cooldowns / cooldown_fraction
+    # existed: a sweep started then still finds its finished trials (configs/identity.py).
+    assert TrialConfig().config_hash_v1 == "93d4e071ba1292c31ec94d934270d3159cddc5ebca894ce9dbdbf2ab3bd1e151"
+    wsd, shorter = {"optim": {"schedule": "wsd"}}, {"optim": {"schedule": "wsd", "cooldown_fraction": 0.1}}
+    for version in ("config_hash_v1", "config_hash"):
+        assert getattr(TrialConfig.model_validate(wsd), version) != getattr(TrialConfig.model_validate(shorter), version)

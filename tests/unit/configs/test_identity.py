@@ -1,0 +1,82 @@
+"""A trial's identity (configs/identity.py): what enters the hash, what does not, and version 1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from configs import ConfigError, TrialConfig, parse_sweep
+from configs import metrics as M
+from configs import runs
+from configs.identity import IDENTITY_FIELDS, IDENTITY_VERSION, NOT_IDENTITY
+
+# Version 1's hash of the default trial (also pinned in tests/unit/trainers/test_cooldown.py).
+DEFAULT_V1_HASH = "93d4e071ba1292c31ec94d934270d3159cddc5ebca894ce9dbdbf2ab3bd1e151"
+# Version 2's hash of the default trial: a change here retrains every finished trial of every sweep.
+DEFAULT_V2_HASH = "663bb6bd27a30b48a47a78b33cfbbbf483ee0b22c925c5781d490152429dc592"
+
+
+@pytest.mark.parametrize(("change", "same"), [
+    # execution and measurement: the same weights
+    ({"train": {"num_threads": 2}}, True),
+    ({"train": {"precision": "fp32"}}, True),
+    ({"train": {"micro_batch_size": 128}}, True),
+    ({"train": {"zero_stage": 2}}, True),
+    ({"train": {"eval_every": 50}}, True),
+    ({"train": {"checkpoint_every": 1000}}, True),
+    ({"eval": {"phi_weight_every": 50}}, True),
+    ({"eval": {"phi_form": "relative"}}, True),
+    ({"eval": {"ratedist_bits": []}}, True),
+    ({"data": {"cache_dir": "/tmp/elsewhere"}}, True),
+    ({"sweep": "another"}, True),
+    # what is trained
+    ({"init": {"rate": 0.7}}, False),
+    ({"optim": {"lr": 1e-3}}, False),
+    ({"seed": 1}, False),
+    ({"model": {"d_model": 32}}, False),
+    ({"train": {"num_steps": 1000}}, False),
+    ({"train": {"batch_size": 256}}, False),
+    ({"data": {"num_train": 10_000}}, False),
+    ({"optim": {"cooldown_fraction": 0.1}}, False),  # one rule: no field counts only sometimes
+])
+def test_what_changes_the_hash(change: dict[str, Any], same: bool) -> None:
+    base, changed = TrialConfig(), TrialConfig.model_validate(change)  # one field off the defaults
+    assert changed != base
+    assert (changed.config_hash == base.config_hash) is same
+    assert (changed.trial_id == base.trial_id) is same
+
+
+def test_every_config_field_is_decided() -> None:
+    # A new field fails here until it joins IDENTITY_FIELDS or NOT_IDENTITY (with its reason).
+    flat = TrialConfig().flat_params()
+    outside = [path for path in flat if any(path == g or path.startswith(f"{g}.") for g in NOT_IDENTITY)]
+    assert sorted(set(flat) - set(outside)) == sorted(IDENTITY_FIELDS)
+    assert not set(outside) & set(IDENTITY_FIELDS)
+    assert all(reason for reason in NOT_IDENTITY.values())
+
+
+def test_default_hashes_of_both_versions_are_pinned() -> None:
+    trial = TrialConfig()
+    assert (trial.config_hash_v1, trial.config_hash) == (DEFAULT_V1_HASH, DEFAULT_V2_HASH)
+    assert trial.trial_id == DEFAULT_V2_HASH[:10]
+    assert runs.recorded_hashes(trial) == (DEFAULT_V2_HASH, DEFAULT_V1_HASH)
+
+
+def test_version_one_still_hashes_eval_settings() -> None:
+    # Runs logged before version 2 are found by the rule they were logged under.
+    probes = TrialConfig.model_validate({"eval": {"phi_weight_every": 50}})
+    assert probes.config_hash_v1 != DEFAULT_V1_HASH and probes.config_hash == DEFAULT_V2_HASH
+
+
+def test_runs_carry_the_identity_version() -> None:
+    tags = runs.trial_tags(TrialConfig(sweep="s"))
+    assert tags[M.TAG_IDENTITY_VERSION] == str(IDENTITY_VERSION) == "2"
+    assert runs.identity_tags(TrialConfig(sweep="s")).items() <= tags.items()
+
+
+def test_a_grid_over_an_execution_setting_names_it() -> None:
+    raw = {"name": "threads", "base": {"train": {"num_steps": 200}}, "grid": {"train.num_threads": [1, 2]}}
+    with pytest.raises(ConfigError, match=r"trials 0 and 1 train the same model .*differ only in "
+                                          r"train\.num_threads, outside a trial's identity"):
+        parse_sweep(raw).trials()
