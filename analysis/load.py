@@ -123,10 +123,9 @@ def load_runs(tracking_uri: str, experiment: str, include_unfinished: bool = Fal
                           f"{'' if include_unfinished else 'finished '}trial runs"
                           f"{'' if include_unfinished else _unfinished_note(client, experiment_id)}")
     runs = _newest_per_identity(runs)
-    table = pd.DataFrame([_row(run) for run in runs])
-    for column in table.columns:
-        if column not in ID_COLUMNS:
-            table[column] = _numeric(table[column])
+    raw = pd.DataFrame([_row(run) for run in runs])
+    # one frame built at once: column-by-column replacement fragments a table of hundreds of metrics
+    table = pd.DataFrame({c: raw[c] if c in ID_COLUMNS else _numeric(raw[c]) for c in raw.columns})
     return table.sort_values(["sweep", "trial_id"]).reset_index(drop=True)
 
 

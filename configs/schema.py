@@ -5,7 +5,7 @@ The data section is `configs/data.py`, the train section `configs/train.py`, eva
 A `TrialConfig` is everything one training run needs (`configs/sweep.py` holds the sweep
 that expands into trials). Every schema is frozen and rejects unknown keys. Every
 cross-field rule lives in a `model_validator` whose message names the field, the value, the
-rule and the fix (STYLE.md §7).
+rule and the fix (CONTRIBUTING.md, "Errors for bad input").
 """
 
 from __future__ import annotations
