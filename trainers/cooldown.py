@@ -34,6 +34,8 @@ Design (the one rule lives in `TrialConfig.cooldown_branches`):
   from an earlier checkpoint and meets the branch again. A branch whose run already FINISHED
   (found by its config-hash tag) is skipped; an unfinished one is reopened (the tracker's
   resume contract drops steps it already holds), so a branch is neither lost nor duplicated.
+  With several workers only rank 0 can look the branch up, so the skip is decided there and
+  agreed by all (`_skip_on_every_worker`): every worker runs the branch or none does.
 
 Branch runs log the size metrics at step 0 and one evaluation (every held-out metric, the
 branch's mean train loss, lr, D and C) at step e. The probes of `trial.eval` and the end-of-run
@@ -52,6 +54,7 @@ from configs import metrics as M
 from configs import runs
 from trainers.batches import next_batch
 from trainers.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from trainers.distributed import all_workers, is_logging_rank
 from trainers.evaluate import evaluate
 from trainers.hooks import Hook, StepInfo, TrialRun, progress_metrics
 from trainers.schedule import lr_at
@@ -113,8 +116,9 @@ class CooldownBranches:
         branch = branch_trial(run.trial, end)
         tags = branch_tags(run.trial, info.step, run.tracker.run_id)
         tracker = open_branch_tracker(run.tracker, runs.run_name(run.trial) + branch_suffix(info.step), tags)
-        if tracker is None:
+        if _skip_on_every_worker(tracker is None):
             return  # logged by an earlier attempt of this trial
+        assert tracker is not None  # rank 0 found no finished run, so it opened one
         with tempfile.TemporaryDirectory(prefix=f"cooldown{info.step}-", dir=run.checkpoint_root) as saved:
             save_checkpoint(run.engine, Path(saved), run.state)
             try:
@@ -129,6 +133,17 @@ class CooldownBranches:
                 _restore(run, load_checkpoint(run.engine, Path(saved)))
         # A diverged branch is FAILED and tagged; the main run, restored, goes on.
         tracker.finish("FINISHED" if finite else "FAILED")
+
+
+def _skip_on_every_worker(finished_here: bool) -> bool:
+    """Rank 0's answer to "did this branch already finish?", agreed by every worker.
+
+    Only rank 0 sees the tracking store; the other workers' in-memory trackers never hold a
+    finished branch. A branch trains with collectives (gradient all-reduce, checkpoint
+    barriers), so if rank 0 skipped it alone the workers would pair mismatched collectives
+    (a deadlock or silently wrong steps). The other ranks vote True, so the MIN is rank 0's.
+    """
+    return all_workers(finished_here if is_logging_rank() else True)
 
 
 def _log_branch(run: TrialRun, branch: TrialConfig, tracker: Tracker, tags: dict[str, str], start: int) -> bool:
