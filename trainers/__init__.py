@@ -11,7 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trainers.hooks import Hook, StepInfo, TrialDiverged, TrialRun, default_hooks
+    from trainers.hooks import Hook, StepInfo, TrialDiverged, TrialRun
+    from trainers.loop import default_hooks
     from trainers.loop import TrialResult, run_trial, train_step
     from trainers.optim import LossSpec
     from trainers.tracker import InMemoryTracker, MlflowTracker, Tracker, TrackingTarget
@@ -22,7 +23,7 @@ _HOMES = {
     "StepInfo": "trainers.hooks",
     "TrialDiverged": "trainers.hooks",
     "TrialRun": "trainers.hooks",
-    "default_hooks": "trainers.hooks",
+    "default_hooks": "trainers.loop",
     "TrialResult": "trainers.loop",
     "run_trial": "trainers.loop",
     "train_step": "trainers.loop",

@@ -58,6 +58,7 @@ from trainers.distributed import all_workers, is_logging_rank
 from trainers.evaluate import evaluate
 from trainers.hooks import Hook, StepInfo, TrialRun, progress_metrics
 from trainers.schedule import lr_at
+from trainers.train_step import train_step
 from trainers.tracker import DESCRIPTION_TAG, InMemoryTracker, MlflowTracker, Tracker, log_run_setup
 
 
@@ -161,8 +162,6 @@ def _log_branch(run: TrialRun, branch: TrialConfig, tracker: Tracker, tags: dict
 
 def _train_branch(run: TrialRun, start: int, end: int) -> dict[str, float]:
     """Steps start..end−1 on the `end`-step wsd schedule; the evaluation at `end`."""
-    from trainers.loop import train_step  # here: trainers.loop builds its hooks from this package
-
     trial, losses, lr = run.trial, [], 0.0
     for step in range(start, end):
         batch = next_batch(run.task, step, trial.train.batch_size, trial.seed)

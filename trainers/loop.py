@@ -2,8 +2,10 @@
 
 The loop reads top to bottom: build the run, then for each step fetch the batch
 (`trainers.batches.next_batch`), take one optimizer step (`train_step`) and run the hooks
-that are due (`trainers.hooks`: divergence check, evaluation, logging, checkpoint, report —
-plus any `extra_hooks` a caller passes). `report(metrics, checkpoint_dir)` is how a caller
+that are due (`default_hooks`: divergence check, evaluation, the probes, logging, the
+cool-down branches, checkpoint, report — plus any `extra_hooks` a caller passes; the types
+are in `trainers.hooks`, the bodies in `trainers.standard_hooks`, `trainers.probes`,
+`trainers.cooldown`; `train_step` in `trainers.train_step`, re-exported here). `report(metrics, checkpoint_dir)` is how a caller
 (Ray Tune, or a test) hears about progress; it receives a checkpoint directory only on
 checkpoint steps.
 
@@ -25,23 +27,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from configs import TrialConfig
-from configs.train import BatchLayout
 from configs import metrics as M
 from configs import runs
 from trainers.batches import next_batch
 from trainers.checkpoint import TrainState, load_checkpoint
-from trainers.data.tasks import EvalSet, TaskData, build_task
-from trainers.distributed import full_parameters, held_parameter_share, is_logging_rank, mean_over_workers, world
+from trainers.data.tasks import TaskData, build_task
+from trainers.distributed import full_parameters, held_parameter_share, is_logging_rank, world
 from trainers.engine import create_engine, resolve_device
-from trainers.evaluate import sequence_loss
-from trainers.hooks import Hook, Report, StepInfo, TrialDiverged, TrialRun, default_hooks, run_hooks, start_hooks
+from trainers.cooldown import cooldown_hooks
+from trainers.hooks import Hook, Report, StepInfo, TrialDiverged, TrialRun, run_hooks, start_hooks
+from trainers.probes import probe_hooks
+from trainers.standard_hooks import (check_held_out, check_training, evaluate_model, log_metrics, reporter,
+                                     save_step_checkpoint)
+from trainers.train_step import train_step
 from trainers.init_stats import init_metrics
 from trainers.model import build_model
-from trainers.optim import LossSpec, l2_penalty, loss_spec
+from trainers.optim import loss_spec
 from trainers.probes.reference import untrained_reference
 from trainers.schedule import lr_at
 from trainers.tracker import DESCRIPTION_TAG, InMemoryTracker, MlflowTracker, Tracker, TrackingTarget, log_run_setup
@@ -56,37 +60,27 @@ class TrialResult:
     steps_run: int  # steps executed by this call (less than num_steps after a resume)
 
 
-def train_step(engine: Any, batch: EvalSet, lr: float, layout: BatchLayout, loss: LossSpec) -> float:
-    """One optimizer step over `batch` (the global batch), split as `layout` says.
+def default_hooks(trial: TrialConfig, report: Report, extra: Sequence[Hook] = ()) -> list[Hook]:
+    """The hook list of a trial, in order (docs/architecture.md): checks and evaluation, probes, `extra`, log,
+    cool-down branches, checkpoint, report (bodies in `trainers.standard_hooks`).
 
-    Args:
-        engine: a DeepSpeed engine (its gradient accumulation equals the number of
-            micro-batches in `batch`; it steps the optimizer at the boundary, after averaging
-            the gradients over the workers).
-        batch: inputs and targets of the whole step, the same on every worker.
-        lr: learning rate set on every parameter group for this step.
-        layout: micro-batch rows per worker and this worker's share (`TrainConfig.layout`).
-        loss: scored positions and the `l2` penalty, if any, added to each micro-batch loss.
-
-    Returns:
-        The mean data loss (cross-entropy, without the penalty) over the micro-batches and
-        over the workers: what one worker running the whole batch would report.
+    The probes of `trial.eval` (`trainers.probes`) follow evaluation and its divergence
+    check (no probe runs on a model whose held-out loss is already NaN), before `extra`;
+    extra hooks run before logging, so what they add is logged and reported at that step.
     """
-    for group in engine.optimizer.param_groups:
-        group["lr"] = lr
-    device, losses = engine.device, []
-    rank = world()[0]
-    micro_rows = layout.micro_per_worker * layout.world_size
-    for lo in range(0, len(batch.inputs), micro_rows):
-        rows = layout.worker_slice(lo, rank)
-        x = torch.from_numpy(batch.inputs[rows]).to(device)
-        y = torch.from_numpy(batch.targets[rows]).to(device)
-        data_loss = sequence_loss(engine, x, y, loss.loss_on)
-        penalty = l2_penalty(loss)
-        engine.backward(data_loss if penalty is None else data_loss + penalty)
-        engine.step()  # DeepSpeed steps the optimizer at accumulation boundaries
-        losses.append(float(data_loss.detach()))
-    return mean_over_workers(float(np.mean(losses)))
+
+    train = trial.train
+    return [
+        Hook(1, check_training, name="divergence"),
+        Hook(train.eval_every, evaluate_model, name="evaluate"),
+        Hook(train.eval_every, check_held_out, name="held-out divergence"),
+        *probe_hooks(trial),
+        *extra,
+        Hook(1, log_metrics, name="log"),
+        *cooldown_hooks(trial),  # before the checkpoint: a crash in a branch replays it
+        Hook(train.checkpoint_every, save_step_checkpoint, at_last_step=False, name="checkpoint"),
+        Hook(train.eval_every, reporter(report), name="report"),
+    ]
 
 
 def train(run: TrialRun, hooks: Sequence[Hook]) -> int:

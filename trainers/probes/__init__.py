@@ -1,7 +1,7 @@
 """Probes of the distortion vector during training: stability φ, rate–distortion, calibration.
 
 Each probe is a `trainers.hooks.Hook` with its own cadence, configured by the trial's
-`eval` section (`configs/eval.py`) and added by `trainers.hooks.default_hooks`:
+`eval` section (`configs/eval.py`) and added by `trainers.loop.default_hooks`:
 
 - `stability`: φ under Gaussian weight noise (`stability/phi_weight`) and under random
   input tokens (`stability/phi_input`), on a fixed held-out subset (`subsets`);

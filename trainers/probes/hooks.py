@@ -1,6 +1,6 @@
 """The probe hooks of a trial, built from its `eval` section (`configs/eval.py`).
 
-`trainers.hooks.default_hooks` places them right after evaluation, so what they write into
+`trainers.loop.default_hooks` places them right after evaluation, so what they write into
 `info.metrics` is logged at the evaluation's step and reported with it. Each probe's noise
 is seeded by (trial seed, `eval.probe_seed`, step, draw): a resumed trial logs the values an
 uninterrupted one would have.

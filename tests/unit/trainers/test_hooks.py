@@ -16,16 +16,9 @@ import torch
 from configs import TrialConfig
 from configs import metrics as M
 from trainers.checkpoint import TrainState
-from trainers.hooks import (
-    Hook,
-    StepInfo,
-    TrialDiverged,
-    TrialRun,
-    check_held_out,
-    check_training,
-    default_hooks,
-    run_hooks,
-)
+from trainers.hooks import Hook, StepInfo, TrialDiverged, TrialRun, run_hooks
+from trainers.loop import default_hooks
+from trainers.standard_hooks import check_held_out, check_training
 from trainers.model import build_model
 from trainers.optim import LossSpec
 from trainers.tracker import InMemoryTracker

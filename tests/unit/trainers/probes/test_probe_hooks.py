@@ -10,7 +10,7 @@ import pytest
 from configs import TrialConfig
 from configs import metrics as M
 from trainers import InMemoryTracker, run_trial
-from trainers.hooks import default_hooks
+from trainers.loop import default_hooks
 from trainers.probes import probe_hooks
 
 
