@@ -21,7 +21,8 @@ held-out domains of the trial's task. docs/architecture.md ("Definitions") defin
 * **Calibration** (chosen steps): per domain, the temperature T* minimizing held-out
   cross-entropy, the loss at T* and the top-1 expected calibration error at T = 1.
 
-A cadence of `null` follows `train.eval_every`, so φ(t) lands on the same steps as the
+Probes are opt-in: `probes` lists the ones a trial runs (default none, so a ladder trial
+pays nothing for them); the other fields tune those listed. A cadence of `null` follows `train.eval_every`, so φ(t) lands on the same steps as the
 distortion vector and `val/loss` (what the stability-optimal stop t* is compared with); `0`
 turns the probe off. The metastable threshold φ₀ is not a training setting: it is chosen
 when the sweep is analysed (`scalinglab distortion --phi0`).
@@ -38,6 +39,14 @@ from configs.base import FrozenModel
 
 class EvalConfig(FrozenModel):
     """Probes of the distortion vector: stability φ, rate–distortion and calibration."""
+
+    probes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Probes this trial runs, by name (trainers/probes/registry.py): phi_weight, phi_input, "
+            "training_kl, calibration, ratedist; [] = none. The settings below only tune the listed ones."
+        ),
+    )
 
     probe_examples: int = Field(
         256, ge=1,
@@ -91,6 +100,14 @@ class EvalConfig(FrozenModel):
         default_factory=lambda: [8, 6, 4, 2],
         description="Bit widths of the end-of-training rate–distortion probe (symmetric, per row); [] = off.",
     )
+
+    @field_validator("probes")
+    @classmethod
+    def _probes_unique(cls, names: list[str]) -> list[str]:
+        # Names are checked against the registry when the trial starts (configs cannot import trainers/).
+        if len(set(names)) != len(names):
+            raise ValueError(f"eval.probes {names} repeats a probe; list each once")
+        return names
 
     @field_validator("calibration_steps")
     @classmethod

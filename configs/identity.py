@@ -78,8 +78,8 @@ def identity_hash_v1(tree: dict[str, Any]) -> str:
     """Version 1's hash of a config tree (`TrialConfig.model_dump(mode="json")`), frozen.
 
     Everything but the sweep name; `optim.cooldown_fraction` only under `wsd`,
-    `train.cooldowns` only when set, and three eval fields only off their defaults (fields
-    added after trials were hashed). Its input is today's full dump: a field added to
+    `train.cooldowns` only when set, three eval fields only off their defaults (fields
+    added after trials were hashed), and never `eval.probes` (added in version 2's time). Its input is today's full dump: a field added to
     `TrialConfig` from now on must be dropped here too, or old sweeps' finished trials stop
     matching (the pinned default hash in tests/unit/trainers/test_cooldown.py catches it).
     """
@@ -91,6 +91,7 @@ def identity_hash_v1(tree: dict[str, Any]) -> str:
     for key, default in _V1_EVAL_ADDED_LATER.items():
         if content["eval"][key] == default:
             del content["eval"][key]
+    content["eval"].pop("probes", None)  # added after version 2 (opt-in probes): never in a v1 hash
     return _sha256(content)
 
 

@@ -187,15 +187,18 @@ class TrialConfig(FrozenModel):
     def _zero3_keeps_weights_whole_for_probes(self) -> TrialConfig:
         # ZeRO-3 keeps each parameter in shards; these probes rewrite whole weight matrices
         # in place between forward passes, which sharded parameters cannot take.
+        listed = self.eval.probes  # opt-in: a probe not listed never runs
         editing = {
-            "eval.phi_weight_every": self.eval.cadence(self.eval.phi_weight_every, self.train.eval_every),
-            "eval.ratedist_bits": self.eval.ratedist_bits,
+            "eval.phi_weight_every": "phi_weight" in listed
+            and self.eval.cadence(self.eval.phi_weight_every, self.train.eval_every),
+            "eval.ratedist_bits": "ratedist" in listed and self.eval.ratedist_bits,
         }
         active = [name for name, value in editing.items() if value]
         if self.train.zero_stage == 3 and active:
             raise ValueError(
                 f"train.zero_stage 3 shards the parameters, but {' and '.join(active)} perturb whole "
-                "weights; set eval.phi_weight_every: 0 and eval.ratedist_bits: [] or use zero_stage ≤ 2"
+                "weights; drop phi_weight and ratedist from eval.probes (or set eval.phi_weight_every: 0 and "
+                "eval.ratedist_bits: []) or use zero_stage ≤ 2"
             )
         return self
 

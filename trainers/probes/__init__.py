@@ -7,9 +7,9 @@ Each probe is a `trainers.hooks.Hook` with its own cadence, configured by the tr
   input tokens (`stability/phi_input`), on a fixed held-out subset (`subsets`);
 - `quantize`: held-out loss per domain with weights quantized per row (`ratedist/…`);
 - `calibration`: per-domain temperature T*, loss at T* and top-1 ECE (`calibration/…`);
-- `hooks`: `probe_hooks(trial)`, the hook list.
+- `registry`: `PROBES` (name → hook builder) and `probe_hooks(trial)`, the hooks of `eval.probes`.
 """
 
-from trainers.probes.hooks import probe_hooks
+from trainers.probes.registry import PROBES, probe_hooks
 
-__all__ = ["probe_hooks"]
+__all__ = ["PROBES", "probe_hooks"]

@@ -16,7 +16,6 @@ from configs.eval import EvalConfig
 from trainers.hooks import Hook, StepInfo
 from trainers.probes.calibration import calibration
 from trainers.probes.quantize import rate_distortion
-from trainers.probes.reference import probe_subsets
 from trainers.probes.stability import Perturbation, antithetic_draws, input_perturbation, weight_perturbation
 from trainers.probes.subsets import ProbeSubsets, eval_mode, seed_of
 from trainers.probes.training_kl import training_kl_hook
@@ -95,22 +94,29 @@ def ratedist_probe(cfg: EvalConfig) -> ProbeFn:
     return probe
 
 
-def probe_hooks(trial: TrialConfig) -> list[Hook]:
-    """The enabled probes of `trial.eval` as hooks, each at its cadence (see configs/eval.py)."""
+def phi_weight_hooks(trial: TrialConfig, subsets: ProbeSubsets) -> list[Hook]:
+    """`phi_weight`: weight-perturbation φ at `eval.phi_weight_every` (0 = off)."""
+    every = trial.eval.cadence(trial.eval.phi_weight_every, trial.train.eval_every)
+    return [Hook(every, weight_probe(trial.eval, subsets), name="phi_weight")] if every else []
+
+
+def phi_input_hooks(trial: TrialConfig, subsets: ProbeSubsets) -> list[Hook]:
+    """`phi_input`: input-perturbation φ at `eval.phi_input_every` (0 = off)."""
+    every = trial.eval.cadence(trial.eval.phi_input_every, trial.train.eval_every)
+    return [Hook(every, input_probe(trial.eval, subsets), name="phi_input")] if every else []
+
+
+def calibration_hooks(trial: TrialConfig, subsets: ProbeSubsets) -> list[Hook]:
+    """`calibration`: T*, loss at T* and ECE at `eval.calibration_steps` and/or the last step."""
     cfg, train = trial.eval, trial.train
-    subsets = probe_subsets(trial)
-    hooks = []
-    weight_every = cfg.cadence(cfg.phi_weight_every, train.eval_every)
-    if weight_every:
-        hooks.append(Hook(weight_every, weight_probe(cfg, subsets), name="phi_weight"))
-    input_every = cfg.cadence(cfg.phi_input_every, train.eval_every)
-    if input_every:
-        hooks.append(Hook(input_every, input_probe(cfg, subsets), name="phi_input"))
-    hooks += training_kl_hook(trial, subsets)
-    if cfg.calibration_steps or cfg.calibration_at_last_step:
-        at_last = cfg.calibration_at_last_step or train.num_steps in cfg.calibration_steps
-        hooks.append(Hook(1, calibration_probe(cfg), at_last_step=at_last, name="calibration"))
-    if cfg.ratedist_bits:
-        # every = num_steps: due at the last step only
-        hooks.append(Hook(train.num_steps, ratedist_probe(cfg), name="rate-distortion"))
-    return hooks
+    if not (cfg.calibration_steps or cfg.calibration_at_last_step):
+        return []
+    at_last = cfg.calibration_at_last_step or train.num_steps in cfg.calibration_steps
+    return [Hook(1, calibration_probe(cfg), at_last_step=at_last, name="calibration")]
+
+
+def ratedist_hooks(trial: TrialConfig, subsets: ProbeSubsets) -> list[Hook]:
+    """`ratedist`: quantized held-out losses at the last step (every = num_steps: due only then)."""
+    if not trial.eval.ratedist_bits:
+        return []
+    return [Hook(trial.train.num_steps, ratedist_probe(trial.eval), name="rate-distortion")]

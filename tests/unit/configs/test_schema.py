@@ -133,9 +133,9 @@ INVALID_SWEEPS = {
         [r"resources\.workers_per_trial = 0", r"greater than or equal to 1"],
     ),
     "ZeRO-3 with weight-editing probes": (
-        sweep(base={"train": {"zero_stage": 3}}),
+        sweep(base={"train": {"zero_stage": 3}, "eval": {"probes": ["phi_weight", "ratedist"]}}),
         [r"train\.zero_stage 3 shards the parameters", r"eval\.phi_weight_every and eval\.ratedist_bits",
-         r"set eval\.phi_weight_every: 0 and eval\.ratedist_bits: \[\]"],
+         r"drop phi_weight and ratedist from eval\.probes", r"set eval\.phi_weight_every: 0 and eval\.ratedist_bits: \[\]"],
     ),
 }
 
@@ -148,10 +148,15 @@ def test_invalid_sweep_message(raw: dict[str, Any], patterns: list[str]) -> None
         assert re.search(pattern, str(info.value)), f"{pattern!r} not in:\n{info.value}"
 
 
-def test_zero3_without_weight_editing_probes_is_valid() -> None:
-    raw = sweep(base={"train": {"zero_stage": 3}, "eval": {"phi_weight_every": 0, "ratedist_bits": []}})
+@pytest.mark.parametrize("eval_section", [
+    {"probes": ["phi_weight", "ratedist"], "phi_weight_every": 0, "ratedist_bits": []},  # listed, turned off
+    {},  # not listed: probes are opt-in
+    {"probes": ["phi_input", "calibration"]},  # listed, but they do not edit weights
+])
+def test_zero3_without_weight_editing_probes_is_valid(eval_section: dict) -> None:
+    raw = sweep(base={"train": {"zero_stage": 3}, "eval": eval_section})
     (trial,) = parse_sweep(raw).trials()
-    assert trial.train.zero_stage == 3 and trial.eval.ratedist_bits == []
+    assert trial.train.zero_stage == 3
 
 
 def test_layout_splits_each_micro_batch_over_the_workers() -> None:

@@ -11,10 +11,15 @@ from configs import TrialConfig
 from configs import metrics as M
 from trainers import InMemoryTracker, run_trial
 from trainers.loop import default_hooks
-from trainers.probes import probe_hooks
+from trainers.probes import PROBES, probe_hooks
+
+
+ALL_PROBES = list(PROBES)
 
 
 def tiny_trial(**eval_section: Any) -> TrialConfig:
+    """A tiny trial that lists every registered probe unless `probes` says otherwise."""
+    eval_section.setdefault("probes", ALL_PROBES)
     return TrialConfig.model_validate({
         "model": {"n_layer": 1, "n_head": 1, "d_model": 16, "d_ff": 32},
         "data": {"task": "anchor", "seq_len": 9, "num_train": 256, "num_test": 64},
@@ -24,7 +29,19 @@ def tiny_trial(**eval_section: Any) -> TrialConfig:
     })
 
 
-def test_default_probes_follow_evaluation_and_can_be_turned_off() -> None:
+def test_no_probe_runs_unless_listed() -> None:
+    assert probe_hooks(tiny_trial(probes=[])) == []
+    hooks = default_hooks(tiny_trial(probes=[]), lambda metrics, checkpoint: None)
+    assert [h.name for h in hooks] == ["divergence", "evaluate", "held-out divergence", "log", "checkpoint", "report"]
+    assert [h.name for h in probe_hooks(tiny_trial(probes=["calibration", "phi_input"]))] == ["phi_input", "calibration"]
+
+
+def test_an_unknown_probe_name_lists_the_registered_ones() -> None:
+    with pytest.raises(ValueError, match=r"eval.probes names unknown probes \['phi_wieght'\]; registered probes: \['calibration', "):
+        probe_hooks(tiny_trial(probes=["phi_wieght"]))
+
+
+def test_listed_probes_follow_evaluation_and_can_be_turned_off() -> None:
     hooks = default_hooks(tiny_trial(), lambda metrics, checkpoint: None)
     names = [(h.name, h.every, h.at_last_step) for h in hooks]
     assert names[1:8] == [("evaluate", 4, True), ("held-out divergence", 4, True), ("phi_weight", 4, True),
@@ -103,7 +120,7 @@ def test_an_untrained_model_has_no_retained_gain_and_the_relative_form_is_at_its
         "model": {"n_layer": 1, "n_head": 1, "d_model": 16, "d_ff": 32},
         "data": {"task": "anchor", "seq_len": 9, "num_train": 256, "num_test": 64},
         "optim": {"lr": 1e-6, "warmup_steps": 0}, "train": {"num_steps": 3, "batch_size": 16, "eval_every": 1},
-        "eval": {"calibration_at_last_step": False, "ratedist_bits": [], "probe_examples": 64},
+        "eval": {"probes": ["phi_weight"], "calibration_at_last_step": False, "ratedist_bits": [], "probe_examples": 64},
     })
     tracker = InMemoryTracker()
     run_trial(trial, tracking=tracker, checkpoint_root=tmp_path / "ckpt")
