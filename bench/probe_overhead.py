@@ -2,9 +2,9 @@
 
 Method. One trial of the `complexity_control` preset (its first cell: the anchor model on
 its task, `eval_every` 100, batch 512) is shortened to `--steps` steps and trained by
-`trainers.run_trial` twice per round: once with the default `eval` section (φ_weight and
-φ_input at every evaluation, calibration and rate–distortion at the last step) and once
-with every probe off. The order flips every round so drifts of this shared machine hit
+`trainers.run_trial` twice per round: once listing every registered probe in `eval.probes`
+(default settings: φ_weight and φ_input at every evaluation, training KL, calibration and
+rate–distortion at the last step) and once with none listed (the default). The order flips every round so drifts of this shared machine hit
 both sides alike. Each run's probe hooks are also timed directly (the probe hooks are
 wrapped with a timer), which splits the cost by probe and does not depend on the other
 run's luck with the scheduler.
@@ -48,13 +48,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+import trainers.loop  # noqa: E402
 import trainers.probes  # noqa: E402
+import trainers.probes.registry  # noqa: E402
 from configs import TrialConfig, load_sweep  # noqa: E402
 from trainers import InMemoryTracker, run_trial  # noqa: E402
 from trainers.hooks import Hook, StepInfo  # noqa: E402
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "complexity_control.yaml"
-PROBES_OFF = {"phi_weight_every": 0, "phi_input_every": 0, "calibration_at_last_step": False, "ratedist_bits": []}
+PROBES_ON = {"probes": list(trainers.probes.PROBES)}  # opt-in: every registered probe, default settings
+PROBES_OFF = {"probes": []}
 
 
 def bench_trial(num_steps: int, probes: bool) -> TrialConfig:
@@ -62,7 +65,7 @@ def bench_trial(num_steps: int, probes: bool) -> TrialConfig:
     tree = load_sweep(str(PRESET)).trials()[0].model_dump()
     tree["train"].update(num_steps=num_steps, checkpoint_every=100 * num_steps)
     tree["optim"]["warmup_steps"] = min(tree["optim"]["warmup_steps"], num_steps - 1)
-    tree["eval"] = {} if probes else PROBES_OFF
+    tree["eval"] = PROBES_ON if probes else PROBES_OFF
     return TrialConfig.model_validate(tree)
 
 
@@ -82,7 +85,7 @@ def since(start: Clock) -> Clock:
 
 def timed_probe_hooks(seconds: dict[str, list[float]]) -> Callable[[TrialConfig], list[Hook]]:
     """`trainers.probes.probe_hooks`, with every hook body adding its (wall, CPU) time to `seconds`."""
-    build = trainers.probes.hooks.probe_hooks
+    build = trainers.probes.registry.probe_hooks
 
     def wrap(hook: Hook) -> Hook:
         def fn(info: StepInfo) -> None:
@@ -99,7 +102,7 @@ def timed_probe_hooks(seconds: dict[str, list[float]]) -> Callable[[TrialConfig]
 
 def timed_run(trial: TrialConfig, seconds: dict[str, list[float]]) -> Clock:
     """(wall, CPU) seconds of one `run_trial` (in-memory tracking, no checkpoints)."""
-    trainers.probes.probe_hooks = timed_probe_hooks(seconds)  # type: ignore[assignment]
+    trainers.loop.probe_hooks = timed_probe_hooks(seconds)  # type: ignore[attr-defined]  # what default_hooks calls
     start = now()
     run_trial(trial, tracking=InMemoryTracker())
     return since(start)

@@ -6,6 +6,11 @@ once (a rerun skips a finished one) and analysis keeps one run of it. The identi
 every other field is listed in `NOT_IDENTITY` with the reason it does not change the
 weights. A unit test fails on a field in neither list, so a new field needs a decision.
 
+Measurement is not identity: every `eval.*` field, `eval.probes` (which opt-in probes run)
+included, changes what is measured, not what is trained, so a trial with other probes has the
+same hash and a finished run of it counts as done. A grid therefore cannot make trials that
+differ only in `eval.*` (`configs/grid.py` refuses them); measure another way in a sweep of its own.
+
 Changing `IDENTITY_FIELDS` changes every trial's hash: bump `IDENTITY_VERSION` and keep the
 old rule as a fallback lookup (as `identity_hash_v1` is kept), or a rerun of an old sweep
 trains its finished trials again.
