@@ -29,6 +29,8 @@ def _sweep(name: str, grid: dict[str, list[float]]) -> dict[str, object]:
             "optim": {"warmup_steps": 5},
             "train": {"num_steps": NUM_STEPS, "batch_size": 64, "eval_every": EVAL_EVERY,
                       "checkpoint_every": CHECKPOINT_EVERY},
+            # opt-in; the probe loss vs its untrained value is asserted below
+            "eval": {"probes": ["phi_weight", "phi_input", "training_kl", "calibration", "ratedist"]},
         },
         "grid": grid,
         "resources": {"cpus_per_trial": 1, "max_failures": 2},
