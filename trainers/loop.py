@@ -7,11 +7,9 @@ plus any `extra_hooks` a caller passes). `report(metrics, checkpoint_dir)` is ho
 (Ray Tune, or a test) hears about progress; it receives a checkpoint directory only on
 checkpoint steps.
 
-How a run ends (`configs.runs` holds the rule): FINISHED as the trainer's very last act,
-after every metric and artifact is stored; FAILED on an exception (a retry reopens the run);
-FAILED and tagged diverged on a non-finite loss or parameter (`TrialDiverged` is raised so
-the caller does not retry); KILLED on an interrupt. A temporary checkpoint folder is
-removed in every case.
+How a run ends is `trainers.lifecycle`'s (FINISHED last; FAILED, diverged or not; KILLED on
+an interrupt), and its guard covers opening the run and the final FINISHED too. A temporary
+checkpoint folder is removed in every case.
 """
 
 from __future__ import annotations
@@ -38,13 +36,14 @@ from trainers.data.tasks import EvalSet, TaskData, build_task
 from trainers.distributed import full_parameters, held_parameter_share, is_logging_rank, mean_over_workers, world
 from trainers.engine import create_engine, resolve_device
 from trainers.evaluate import sequence_loss
-from trainers.hooks import Hook, Report, StepInfo, TrialDiverged, TrialRun, default_hooks, run_hooks, start_hooks
+from trainers.hooks import Hook, Report, StepInfo, TrialRun, default_hooks, run_hooks, start_hooks
+from trainers.lifecycle import OpenedRun, ends_run, finish_run
 from trainers.init_stats import init_metrics
 from trainers.model import build_model
 from trainers.optim import LossSpec, l2_penalty, loss_spec
 from trainers.probes.reference import untrained_reference
 from trainers.schedule import lr_at
-from trainers.tracker import DESCRIPTION_TAG, InMemoryTracker, MlflowTracker, Tracker, TrackingTarget, log_run_setup
+from trainers.tracker import InMemoryTracker, MlflowTracker, Tracker, TrackingTarget, log_run_setup
 
 
 @dataclass(frozen=True)
@@ -140,12 +139,11 @@ def run_trial(
             and FAILED; retrying would diverge again).
     """
     hooks = default_hooks(trial, report or (lambda metrics, checkpoint: None), extra_hooks)
-    with _checkpoint_folder(checkpoint_root) as root:
-        run = _start_run(trial, tracking, resume_from, root, tags or {})
-        with _ends_run(run):
-            steps_run = train(run, hooks)
-            _store_figures(run)
-    run.tracker.finish("FINISHED")  # the very last act: every metric and artifact is stored
+    with _checkpoint_folder(checkpoint_root) as root, ends_run(OpenedRun()) as opened:
+        run = _start_run(trial, tracking, resume_from, root, tags or {}, opened)
+        steps_run = train(run, hooks)
+        _store_figures(run)
+        finish_run(opened)  # the very last act: every metric and artifact is stored
     return TrialResult(run.tracker.run_id, run.last_metrics, steps_run)
 
 
@@ -163,34 +161,11 @@ def _checkpoint_folder(given: Path | None) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@contextmanager
-def _ends_run(run: TrialRun) -> Iterator[None]:
-    """End the tracked run as FAILED (tagged diverged on divergence) or KILLED on the way out."""
-    try:
-        yield
-    except TrialDiverged as diverged:
-        _record_divergence(run, diverged)
-        run.tracker.finish("FAILED")
-        raise
-    except Exception:
-        run.tracker.finish("FAILED")  # a retry reopens the run and sets it RUNNING again
-        raise
-    except BaseException:  # KeyboardInterrupt, SystemExit: stopped, not broken
-        run.tracker.finish("KILLED")
-        raise
-
-
-def _record_divergence(run: TrialRun, diverged: TrialDiverged) -> None:
-    """Log the non-finite value and its lr at the step it happened; tag the run diverged."""
-    run.tracker.log_metrics(diverged.step_metrics, diverged.step)
-    run.tracker.set_tags({M.TAG_OUTCOME: runs.OUTCOME_DIVERGED, DESCRIPTION_TAG: str(diverged)})
-
-
 def _start_run(
     trial: TrialConfig, tracking: TrackingTarget | Tracker | None, resume_from: Path | None, root: Path,
-    tags: dict[str, str],
+    tags: dict[str, str], opened: OpenedRun,
 ) -> TrialRun:
-    """Data, model, engine, restored state and an open tracked run."""
+    """Data, model, engine, restored state and an open tracked run (handed to `opened` at once)."""
     _configure_torch(trial)
     device = resolve_device()
     task = build_task(trial.data, trial.train, trial.seed)
@@ -198,7 +173,7 @@ def _start_run(
     measured_init = init_metrics(model)  # before the engine: every weight whole, on every worker
     engine = create_engine(trial, model, device)
     state = load_checkpoint(engine, resume_from) if resume_from else TrainState()
-    tracker = _open_tracker(trial, tracking, state.run_id)
+    tracker = opened.tracker = _open_tracker(trial, tracking, state.run_id)
     state.run_id = tracker.run_id
     resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
     log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed, **tags})
