@@ -126,7 +126,7 @@ def run_sweep(
     uri = resolve_uri(sweep, workdir, tracking_uri)
     check_tracking_uri(uri)
     workdir.mkdir(parents=True, exist_ok=True)
-    with driver_session((workdir / "ray_results" / sweep.name).resolve()) as session, \
+    with driver_session((workdir / "ray_results" / sweep.name).resolve(), uri, sweep.name) as session, \
             _DriverRay(address, num_cpus) as driver_ray:
         with ThreadPoolExecutor(max_workers=1) as pool:
             planned = pool.submit(_plan, sweep, trials, workdir, uri, session)
