@@ -173,7 +173,7 @@ def _start_run(
     measured_init = init_metrics(model)  # before the engine: every weight whole, on every worker
     engine = create_engine(trial, model, device)
     state = load_checkpoint(engine, resume_from) if resume_from else TrainState()
-    tracker = opened.tracker = _open_tracker(trial, tracking, state.run_id)
+    tracker = opened.tracker = _open_tracker(trial, tracking, state.run_id, resume_from)
     state.run_id = tracker.run_id
     resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
     log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed, **tags})
@@ -185,11 +185,13 @@ def _start_run(
     return TrialRun(trial, task, engine, device, tracker, state, spec, root)
 
 
-def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None, run_id: str | None) -> Tracker:
+def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None, run_id: str | None,
+                  resume_from: Path | None) -> Tracker:
     if tracking is None or not is_logging_rank():  # rank 0 logs; the other workers log nowhere
         return InMemoryTracker()
     if isinstance(tracking, TrackingTarget):
-        return MlflowTracker(tracking, runs.run_name(trial), run_id, identity=runs.identity_tags(trial))
+        return MlflowTracker(tracking, runs.run_name(trial), run_id, identity=runs.identity_tags(trial),
+                             resume_from=resume_from)
     return tracking
 
 

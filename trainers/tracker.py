@@ -14,7 +14,8 @@ spool) and returns within seconds when the server is down. Resending is idempote
 batch keeps its timestamp, and MLflow ignores a (key, value, timestamp, step) it holds.
 
 Resume contract: a retried trial re-runs the steps after its last checkpoint. Reopening a
-run first sends what an earlier attempt on this machine left in its spool, then learns the
+run first sends what an earlier attempt left in this machine's spool and in the checkpoint it
+resumes from (`trainers.spool`: a checkpoint carries the unsent batches), then learns the
 last step already in the run (`last_logged_step`) and drops anything at or before it, so the
 history has no duplicated and no missing steps.
 
@@ -37,7 +38,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from configs import metrics as M
 from configs import runs
-from trainers.spool import (FAIL_FAST_HTTP_ENV, PATIENCE_ENV, MetricSpool, TrackingUnreachable, is_outage,
+from trainers.spool import (CARRIED_SPOOL_FILE, FAIL_FAST_HTTP_ENV, PATIENCE_ENV, MetricSpool, TrackingUnreachable, is_outage,
                              patience_s, spool_dir)
 
 
@@ -67,8 +68,11 @@ class Tracker(Protocol):
     def log_artifact(self, path: Path) -> None:
         """Attach a file to the run."""
 
-    def flush(self) -> None:
-        """Block until everything logged so far is stored."""
+    def flush(self, carry_to: Path | None = None) -> None:
+        """Block until everything logged so far is stored; copy what is unsent into `carry_to`.
+
+        `carry_to` is a checkpoint folder: a retry restoring it on another node sends the copy
+        (`trainers.spool`, the rule for spools)."""
 
     def finish(self, status: RunStatus) -> None:
         """Store everything pending, then end the run with `status` and release resources."""
@@ -103,7 +107,7 @@ class InMemoryTracker:
     def log_artifact(self, path: Path) -> None:
         self.artifacts.append(path.name)
 
-    def flush(self) -> None:
+    def flush(self, carry_to: Path | None = None) -> None:
         pass
 
     def finish(self, status: RunStatus) -> None:
@@ -128,8 +132,12 @@ class MlflowTracker:
         run_id: str | None = None,
         identity: dict[str, str] | None = None,
         patience: float | None = None,
+        resume_from: Path | None = None,
     ) -> None:
         """Open run `run_id`, else an unfinished trial run carrying `identity`, else a new run.
+
+        `resume_from` is the checkpoint folder the trial restarts from: the unsent batches it
+        carries (written on whichever node) are sent first, with this node's own spool.
 
         Reusing an unfinished run covers a trial retried before its first checkpoint: it
         restarts from step 0 but keeps logging into the run its first attempt created.
@@ -154,6 +162,8 @@ class MlflowTracker:
         if self._retrying(lambda: self._client.get_run(self.run_id), "opening the run").info.status != "RUNNING":
             self._retrying(lambda: self._client.update_run(self.run_id, status="RUNNING"), "reopening the run")
         self.spool = MetricSpool(spool_dir() / f"{self.run_id}.jsonl")
+        if resume_from is not None:
+            self.spool.adopt(resume_from / CARRIED_SPOOL_FILE)
         self._drain()  # an earlier attempt's unsent steps count as logged: send them first
         self.last_logged_step = self._retrying(self._max_logged_step, "reading the run's history")
 
@@ -291,13 +301,16 @@ class MlflowTracker:
     def log_artifact(self, path: Path) -> None:
         self._retrying(lambda: self._client.log_artifact(self.run_id, str(path)), f"uploading {path.name}")
 
-    def flush(self) -> None:
-        """Make everything logged so far durable: sent to MLflow, or fsynced in the spool.
+    def flush(self, carry_to: Path | None = None) -> None:
+        """Make everything logged so far durable: sent to MLflow, or fsynced in the spool
+        (and, with `carry_to`, copied into that checkpoint folder).
 
         Returns within seconds when the server is down (one attempt, at most).
         """
         self._try_send()
         self.spool.sync()
+        if carry_to is not None:
+            self.spool.copy_into(carry_to)
 
     def finish(self, status: RunStatus) -> None:
         """Send the whole spool (waiting out an outage up to the patience), then end the run.
