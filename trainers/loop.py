@@ -119,6 +119,8 @@ def run_trial(
     checkpoint_root: Path | None = None,
     extra_hooks: Sequence[Hook] = (),
     tags: dict[str, str] | None = None,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
 ) -> TrialResult:
     """Train `trial` to completion (or resume it from `resume_from`) and return its result.
 
@@ -133,6 +135,9 @@ def run_trial(
             removed when the trial ends however it ends).
         extra_hooks: hooks run after evaluation and before logging (`trainers.hooks`).
         tags: run tags the caller adds on every attempt (e.g. the Ray node that ran it).
+        run_name: the MLflow run's name when one is created (default `configs.runs.run_name`;
+            a sweep passes its readable name, `cluster.tracking.readable_run_names`).
+        parent_run_id: the run a newly created run is nested under (a sweep session's run).
 
     Raises:
         TrialDiverged: the loss or a parameter went non-finite (the run is tagged diverged
@@ -140,11 +145,20 @@ def run_trial(
     """
     hooks = default_hooks(trial, report or (lambda metrics, checkpoint: None), extra_hooks)
     with _checkpoint_folder(checkpoint_root) as root, ends_run(OpenedRun()) as opened:
-        run = _start_run(trial, tracking, resume_from, root, tags or {}, opened)
+        naming = _Naming(run_name or runs.run_name(trial), parent_run_id)
+        run = _start_run(trial, tracking, resume_from, root, tags or {}, opened, naming)
         steps_run = train(run, hooks)
         _store_figures(run)
         finish_run(opened)  # the very last act: every metric and artifact is stored
     return TrialResult(run.tracker.run_id, run.last_metrics, steps_run)
+
+
+@dataclass(frozen=True)
+class _Naming:
+    """A new run's name and the run it nests under."""
+
+    run_name: str
+    parent_run_id: str | None
 
 
 @contextmanager
@@ -163,7 +177,7 @@ def _checkpoint_folder(given: Path | None) -> Iterator[Path]:
 
 def _start_run(
     trial: TrialConfig, tracking: TrackingTarget | Tracker | None, resume_from: Path | None, root: Path,
-    tags: dict[str, str], opened: OpenedRun,
+    tags: dict[str, str], opened: OpenedRun, naming: _Naming,
 ) -> TrialRun:
     """Data, model, engine, restored state and an open tracked run (handed to `opened` at once)."""
     _configure_torch(trial)
@@ -173,7 +187,7 @@ def _start_run(
     measured_init = init_metrics(model)  # before the engine: every weight whole, on every worker
     engine = create_engine(trial, model, device)
     state = load_checkpoint(engine, resume_from) if resume_from else TrainState()
-    tracker = opened.tracker = _open_tracker(trial, tracking, state.run_id, resume_from)
+    tracker = opened.tracker = _open_tracker(trial, tracking, state.run_id, resume_from, naming)
     state.run_id = tracker.run_id
     resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
     log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed, **tags})
@@ -186,12 +200,12 @@ def _start_run(
 
 
 def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None, run_id: str | None,
-                  resume_from: Path | None) -> Tracker:
+                  resume_from: Path | None, naming: _Naming) -> Tracker:
     if tracking is None or not is_logging_rank():  # rank 0 logs; the other workers log nowhere
         return InMemoryTracker()
     if isinstance(tracking, TrackingTarget):
-        return MlflowTracker(tracking, runs.run_name(trial), run_id, identity=runs.identity_tags(trial),
-                             resume_from=resume_from)
+        return MlflowTracker(tracking, naming.run_name, run_id, identity=runs.identity_tags(trial),
+                             resume_from=resume_from, parent_run_id=naming.parent_run_id)
     return tracking
 
 

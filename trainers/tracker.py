@@ -50,6 +50,10 @@ DESCRIPTION_TAG = "mlflow.note.content"
 
 T = TypeVar("T")
 
+PARENT_RUN_TAG = "mlflow.parentRunId"
+"""MLflow's nesting tag (`mlflow.utils.mlflow_tags.MLFLOW_PARENT_RUN_ID`; the UI draws the tree
+from it). Spelled out because this module must not import MLflow until a tracker opens."""
+
 
 class Tracker(Protocol):
     """What the training loop needs from a metrics backend."""
@@ -133,11 +137,14 @@ class MlflowTracker:
         identity: dict[str, str] | None = None,
         patience: float | None = None,
         resume_from: Path | None = None,
+        parent_run_id: str | None = None,
     ) -> None:
         """Open run `run_id`, else an unfinished trial run carrying `identity`, else a new run.
 
         `resume_from` is the checkpoint folder the trial restarts from: the unsent batches it
         carries (written on whichever node) are sent first, with this node's own spool.
+        A new run is nested under `parent_run_id` (MLflow's `mlflow.parentRunId` tag: the
+        sweep session's run for a trial, the trial's run for a cool-down branch).
 
         Reusing an unfinished run covers a trial retried before its first checkpoint: it
         restarts from step 0 but keeps logging into the run its first attempt created.
@@ -158,7 +165,9 @@ class MlflowTracker:
         self._client = MlflowClient(tracking_uri=target.uri)
         self._next_send = 0.0  # monotonic time before which log_metrics/flush do not resend
         self._send_pause = 0.0
-        self.run_id = run_id or self._retrying(lambda: self._find_or_create(run_name, identity), "opening the run")
+        self.run_name = run_name  # what a branch's name extends
+        self.run_id = run_id or self._retrying(lambda: self._find_or_create(run_name, identity, parent_run_id),
+                                               "opening the run")
         if self._retrying(lambda: self._client.get_run(self.run_id), "opening the run").info.status != "RUNNING":
             self._retrying(lambda: self._client.update_run(self.run_id, status="RUNNING"), "reopening the run")
         self.spool = MetricSpool(spool_dir() / f"{self.run_id}.jsonl")
@@ -176,14 +185,16 @@ class MlflowTracker:
             )
         return str(experiment.experiment_id)
 
-    def _find_or_create(self, run_name: str, identity: dict[str, str] | None) -> str:
+    def _find_or_create(self, run_name: str, identity: dict[str, str] | None, parent_run_id: str | None) -> str:
         experiment_id = self._experiment_id()
         found = self._unfinished_run(experiment_id, identity)
         if found:
             return found
         # The identity goes on at creation: should the server's answer be lost in an outage,
         # the retry finds this run instead of creating a second one.
-        tags = {M.TAG_KIND: runs.KIND_TRIAL, **identity} if identity else None
+        tags = {M.TAG_KIND: runs.KIND_TRIAL, **identity} if identity else {}
+        if parent_run_id:
+            tags[PARENT_RUN_TAG] = parent_run_id
         return str(self._client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id)
 
     def has_finished_run(self, identity: dict[str, str]) -> bool:
