@@ -130,3 +130,21 @@ def open_session_run(target: TrackingTarget, sweep_name: str, session_name: str)
 def end_session_run(target: TrackingTarget, run_id: str, status: RunStatus) -> None:
     """End a session's parent run (FINISHED, or KILLED when the driver was interrupted)."""
     MlflowClient(tracking_uri=target.uri).set_terminated(run_id, status=status)
+
+
+def ui_url(uri: str, base: str, experiment: str | None = None) -> str:
+    """The MLflow UI's runs view of `experiment` (default: the newest besides "Default"), else `base`.
+
+    The UI's hash route is `#/experiments/<id>`; the runs there show as the session > trial >
+    branch tree (`mlflow.parentRunId`).
+    """
+    client = MlflowClient(tracking_uri=uri)
+    if experiment is not None:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise ValueError(f"experiment '{experiment}' not found in {uri}; pass one of "
+                             f"{[e.name for e in client.search_experiments()]}")
+    else:
+        listed = [e for e in client.search_experiments() if e.name != "Default"]
+        found = max(listed, key=lambda e: e.creation_time or 0, default=None)
+    return f"{base}/#/experiments/{found.experiment_id}" if found else base

@@ -61,3 +61,14 @@ def test_a_dead_drivers_session_run_is_marked_killed(mlflow_uri: str, mlflow_exp
     session = open_session_run(target, "s", "session-000")  # its driver dies: the run stays RUNNING
     assert mark_interrupted_runs(target, "s") == 1
     assert MlflowClient(tracking_uri=mlflow_uri).get_run(session).info.status == "KILLED"
+
+
+def test_the_ui_url_opens_an_experiments_runs_view(mlflow_uri: str, mlflow_experiment: str) -> None:
+    from cluster.tracking import ui_url
+
+    experiment_id = MlflowClient(tracking_uri=mlflow_uri).get_experiment_by_name(mlflow_experiment).experiment_id
+    base = "http://127.0.0.1:5000"
+    assert ui_url(mlflow_uri, base, mlflow_experiment) == f"{base}/#/experiments/{experiment_id}"
+    assert ui_url(mlflow_uri, base) == f"{base}/#/experiments/{experiment_id}"  # the newest
+    with pytest.raises(ValueError, match="experiment 'nope' not found"):
+        ui_url(mlflow_uri, base, "nope")
