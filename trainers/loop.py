@@ -205,7 +205,7 @@ def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None,
         return InMemoryTracker()
     if isinstance(tracking, TrackingTarget):
         return MlflowTracker(tracking, naming.run_name, run_id, identity=runs.identity_tags(trial),
-                             resume_from=resume_from, parent_run_id=naming.parent_run_id)
+                             resume_from=resume_from, parent_run_id=naming.parent_run_id, system_metrics=True)
     return tracking
 
 

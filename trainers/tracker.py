@@ -50,6 +50,15 @@ DESCRIPTION_TAG = "mlflow.note.content"
 
 T = TypeVar("T")
 
+SYSTEM_METRICS_ENV = "SCALINGLAB_SYSTEM_METRICS_S"
+"""Seconds between a trial run's system-metric samples (default 10; 0: off, as the tests set it)."""
+
+
+def system_metrics_s() -> float:
+    """`$SCALINGLAB_SYSTEM_METRICS_S`, else 10 s."""
+    return float(os.environ.get(SYSTEM_METRICS_ENV) or 10.0)
+
+
 PARENT_RUN_TAG = "mlflow.parentRunId"
 """MLflow's nesting tag (`mlflow.utils.mlflow_tags.MLFLOW_PARENT_RUN_ID`; the UI draws the tree
 from it). Spelled out because this module must not import MLflow until a tracker opens."""
@@ -138,6 +147,7 @@ class MlflowTracker:
         patience: float | None = None,
         resume_from: Path | None = None,
         parent_run_id: str | None = None,
+        system_metrics: bool = False,
     ) -> None:
         """Open run `run_id`, else an unfinished trial run carrying `identity`, else a new run.
 
@@ -145,6 +155,8 @@ class MlflowTracker:
         carries (written on whichever node) are sent first, with this node's own spool.
         A new run is nested under `parent_run_id` (MLflow's `mlflow.parentRunId` tag: the
         sweep session's run for a trial, the trial's run for a cool-down branch).
+        `system_metrics` samples CPU, memory, disk, network (and GPU) into `system/*` metrics
+        every `system_metrics_s()` seconds (MLflow's monitor thread; 0 turns it off).
 
         Reusing an unfinished run covers a trial retried before its first checkpoint: it
         restarts from step 0 but keeps logging into the run its first attempt created.
@@ -175,6 +187,18 @@ class MlflowTracker:
             self.spool.adopt(resume_from / CARRIED_SPOOL_FILE)
         self._drain()  # an earlier attempt's unsent steps count as logged: send them first
         self.last_logged_step = self._retrying(self._max_logged_step, "reading the run's history")
+        self._monitor = self._start_system_metrics() if system_metrics else None
+
+    def _start_system_metrics(self) -> Any:
+        interval = system_metrics_s()
+        if interval <= 0:
+            return None
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(self.run_id, sampling_interval=interval, resume_logging=True,
+                                       tracking_uri=self.target.uri)
+        monitor.start()
+        return monitor
 
     def _experiment_id(self) -> str:
         experiment = self._client.get_experiment_by_name(self.target.experiment)
@@ -330,6 +354,9 @@ class MlflowTracker:
             TrackingUnreachable: the server stayed down; the spool file (named in the
                 message) keeps every unsent batch.
         """
+        if self._monitor is not None:
+            self._monitor.finish()  # its last sample goes in before the run ends
+            self._monitor = None
         self._drain()
         self._retrying(lambda: self._client.set_terminated(self.run_id, status=status), f"ending the run {status}")
 

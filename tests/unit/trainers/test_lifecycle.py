@@ -46,3 +46,15 @@ def test_a_failure_at_start_or_finish_ends_the_run_failed(
     with pytest.raises(RuntimeError, match=f"injected at {where}"):
         run_trial(trial, tracking=tracker, checkpoint_root=tmp_path)
     assert client.get_run(tracker.run_id).info.status == "FAILED"
+
+
+@pytest.mark.usefixtures("no_figures")
+def test_a_trial_run_logs_system_metrics(target: TrackingTarget, client: MlflowClient, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainers.tracker import SYSTEM_METRICS_ENV
+
+    monkeypatch.setenv(SYSTEM_METRICS_ENV, "0.1")
+    trial = tiny_trial(train={"num_steps": 5, "eval_every": 5, "checkpoint_every": 5})
+    result = run_trial(trial, tracking=target, checkpoint_root=tmp_path)
+    logged = client.get_run(result.run_id).data.metrics
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(logged)
