@@ -10,11 +10,12 @@ run RUNNING once it was opened.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from configs import metrics as M
+from configs.data import DomainConfig
 from configs import runs
 from trainers.hooks import TrialDiverged
 from trainers.tracker import DESCRIPTION_TAG, RunStatus, Tracker
@@ -62,3 +63,28 @@ def finish_run(opened: OpenedRun) -> None:
 def _end(opened: OpenedRun, status: RunStatus) -> None:
     if opened.tracker is not None and not opened.finished:
         opened.tracker.finish(status)
+
+
+def log_text_datasets(tracker: Tracker, domains: Sequence[DomainConfig], corpus: dict[str, str] | None) -> int:
+    """Log each text domain as an MLflow dataset input of the run (digest: the corpus hash).
+
+    The run page then lists what it trained on; only an `MlflowTracker` has somewhere to put
+    it. Returns how many were logged.
+    """
+    from trainers.tracker import MlflowTracker
+
+    if not isinstance(tracker, MlflowTracker) or not domains or corpus is None:
+        return 0
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+
+    digest = corpus["corpus_hash"][:36]
+    inputs = [
+        DatasetInput(MetaDataset(CodeDatasetSource({"source": domain.source, "cache_key": corpus["cache_key"]}),
+                                 name=domain.name, digest=digest)._to_mlflow_entity(),
+                     [InputTag("mlflow.data.context", "train")])
+        for domain in domains
+    ]
+    tracker._retrying(lambda: tracker._client.log_inputs(tracker.run_id, datasets=inputs), "logging datasets")
+    return len(inputs)

@@ -37,7 +37,7 @@ from trainers.distributed import full_parameters, held_parameter_share, is_loggi
 from trainers.engine import create_engine, resolve_device
 from trainers.evaluate import sequence_loss
 from trainers.hooks import Hook, Report, StepInfo, TrialRun, default_hooks, run_hooks, start_hooks
-from trainers.lifecycle import OpenedRun, ends_run, finish_run
+from trainers.lifecycle import OpenedRun, ends_run, finish_run, log_text_datasets
 from trainers.init_stats import init_metrics
 from trainers.model import build_model
 from trainers.optim import LossSpec, l2_penalty, loss_spec
@@ -191,6 +191,7 @@ def _start_run(
     state.run_id = tracker.run_id
     resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
     log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed, **tags})
+    log_text_datasets(tracker, trial.data.domains, task.corpus)
     if state.step == 0:
         state.reference = untrained_reference(engine.module, task, trial, device)
         tracker.log_metrics({**_size_metrics(trial, task), **_layout_metrics(engine), **measured_init,
