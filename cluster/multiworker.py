@@ -37,7 +37,7 @@ HEALTH_CHECK_S = "0.2"
 
 def worker_loop(config: dict[str, Any]) -> None:
     """One data-parallel worker: the same loop as a one-worker trial, reporting through Ray Train."""
-    from cluster.trainable import diverged_metrics, failure_injector, ray_reporter, run_from
+    from cluster.trainable import diverged_metrics, failure_injector, ray_reporter, run_from, run_naming
 
     trial = TrialConfig.model_validate(config["trial"])
     target = TrackingTarget(**config["tracking"])
@@ -46,7 +46,7 @@ def worker_loop(config: dict[str, Any]) -> None:
     report = ray_reporter(train.report, train.Checkpoint, maybe_fail)
 
     try:
-        run_from(train.get_checkpoint(), trial, report, target)
+        run_from(train.get_checkpoint(), trial, report, target, naming=run_naming(config, trial))
     except TrialDiverged as diverged:  # every worker sees the same mean loss, so all end here
         train.report(diverged_metrics(diverged))
 

@@ -5,6 +5,13 @@ name, not a timestamp, is the identity, so running the same command again finds 
 
 * ``driver.lock`` — held (flock) by the live driver; a second driver of the same sweep is
   refused instead of racing the first for the same trials and MLflow runs.
+
+A second lock is keyed on what the clean-up of interrupted runs is keyed on — the tracking
+store's URI and the sweep name (`store_lock_path`) — so a driver of the same sweep in
+*another* workdir that logs to the same store is refused too; before, it started and marked
+the first driver's live runs KILLED. That lock lives beside a sqlite store's file (seen by
+every process that can open the store), else in a per-host folder: two hosts sharing one
+MLflow server are not kept apart by it.
 * ``driver.json`` — the processes the driver's embedded Ray started, refreshed while it
   runs; a driver killed with SIGKILL cannot stop them, so the next one does.
 * ``session-000``, ``session-001``, … — one Tune experiment folder per driver session. Each
@@ -15,10 +22,12 @@ name, not a timestamp, is the identity, so running the same command again finds 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,26 +56,46 @@ class DriverSession:
 
 
 @contextmanager
-def driver_session(sweep_dir: Path) -> Iterator[DriverSession]:
-    """Hold the sweep's lock for the life of one driver; clean up after a dead predecessor.
+def driver_session(sweep_dir: Path, tracking_uri: str, sweep_name: str) -> Iterator[DriverSession]:
+    """Hold the sweep's locks for the life of one driver; clean up after a dead predecessor.
 
     Raises:
-        SweepBusy: another process holds the lock (that driver is still running).
+        SweepBusy: another process holds either lock (that driver is still running).
     """
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    with open(sweep_dir / LOCK_FILE, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SweepBusy(
-                f"another driver is running this sweep (it holds {sweep_dir / LOCK_FILE}); wait for it, "
-                "or stop it (Ctrl-C, or `scalinglab stop JOB` for a submitted sweep)"
-            ) from None
+    with ExitStack() as held:
+        held.enter_context(_flock(sweep_dir / LOCK_FILE, "this sweep folder"))
+        held.enter_context(_flock(store_lock_path(tracking_uri, sweep_name),
+                                  f"sweep '{sweep_name}' on the store {tracking_uri}"))
         reap_leftover_processes(sweep_dir)
         try:
             yield DriverSession(sweep_dir, _next_session_name(sweep_dir))
         finally:
             (sweep_dir / RECORD_FILE).unlink(missing_ok=True)
+
+
+def store_lock_path(tracking_uri: str, sweep_name: str) -> Path:
+    """The lock of (store, sweep): beside a sqlite file, else in a per-host folder."""
+    key = hashlib.sha256(f"{tracking_uri}\n{sweep_name}".encode()).hexdigest()[:16]
+    if tracking_uri.startswith("sqlite:///"):  # sqlite:////abs/mlflow.db, or sqlite:///relative.db
+        folder = Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent
+    else:
+        folder = Path(tempfile.gettempdir()) / "scalinglab-locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"scalinglab-sweep-{key}.lock"
+
+
+@contextmanager
+def _flock(path: Path, what: str) -> Iterator[None]:
+    with open(path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepBusy(
+                f"another driver is running {what} (it holds {path}); wait for it, "
+                "or stop it (Ctrl-C, or `scalinglab stop JOB` for a submitted sweep)"
+            ) from None
+        yield
 
 
 def _next_session_name(sweep_dir: Path) -> str:

@@ -27,12 +27,14 @@ from cluster.progress import ProgressCallback
 from cluster.runtime import RayConnection, cluster_cpus, cluster_gpus, num_alive_nodes, start_ray
 from cluster.session import DriverSession, driver_session, latest_checkpoint, record_processes
 from cluster.tables import make_console
-from cluster.tracking import mark_interrupted_runs, prepare_experiment, resolve_uri, trials_to_run
+from cluster.tracking import (end_session_run, mark_interrupted_runs, open_session_run, prepare_experiment,
+                              readable_run_names, resolve_uri, trials_to_run)
 from cluster.multiworker import train_checkpoint_exists, tune_trainable, workers_config
 from configs import SweepConfig, TrialConfig
 from configs.sweep import ResourcesConfig
 from configs.runs import run_name
 from trainers import TrackingTarget
+from trainers.tracker import RunStatus
 from trainers.data.text_cache import prepare_sweep_text_data
 
 __all__ = ["SweepLaunchError", "SweepResult", "run_sweep"]
@@ -126,7 +128,7 @@ def run_sweep(
     uri = resolve_uri(sweep, workdir, tracking_uri)
     check_tracking_uri(uri)
     workdir.mkdir(parents=True, exist_ok=True)
-    with driver_session((workdir / "ray_results" / sweep.name).resolve()) as session, \
+    with driver_session((workdir / "ray_results" / sweep.name).resolve(), uri, sweep.name) as session, \
             _DriverRay(address, num_cpus) as driver_ray:
         with ThreadPoolExecutor(max_workers=1) as pool:
             planned = pool.submit(_plan, sweep, trials, workdir, uri, session)
@@ -158,6 +160,7 @@ class _Plan:
     todo: list[TrialConfig]  # not finished (nor diverged) in MLflow, under either identity version
     resume: dict[str, str]  # trial id → checkpoint folder of an earlier session
     num_resumed: int  # trials that continue from a checkpoint (Tune's or Ray Train's)
+    run_names: dict[str, str]  # trial id → readable MLflow run name, over the whole sweep
 
 
 def _plan(sweep: SweepConfig, trials: list[TrialConfig], workdir: Path, uri: str, session: DriverSession) -> _Plan:
@@ -167,7 +170,7 @@ def _plan(sweep: SweepConfig, trials: list[TrialConfig], workdir: Path, uri: str
     todo = trials_to_run(target, sweep.name, trials)
     resume = _resume_points(session, todo)
     num_resumed = len(resume) + sum(train_checkpoint_exists(session.sweep_dir, run_name(t)) for t in todo)
-    return _Plan(target, todo, resume, num_resumed)
+    return _Plan(target, todo, resume, num_resumed, readable_run_names(trials))
 
 
 class _DriverRay:
@@ -197,15 +200,25 @@ def _resume_points(session: DriverSession, todo: list[TrialConfig]) -> dict[str,
 
 def _run_trials(plan: _Plan, sweep: SweepConfig, session: DriverSession, connection: RayConnection,
                 max_concurrent: int | None, extra_config: dict[str, Any] | None) -> int:
+    parent = open_session_run(plan.target, sweep.name, session.name)  # the trials nest under it
+    naming = {"run_names": plan.run_names, "parent_run_id": parent}
+    status: RunStatus = "KILLED"
     try:
         check_store_fits_cluster(plan.target.uri, num_alive_nodes())
         _check_fits(sweep)
         if connection.started:
             record_processes(session.sweep_dir)  # for the next driver, should this one be killed
-        tuner = build_tuner(plan.todo, sweep, plan.target, session, max_concurrent, extra_config, plan.resume)
+        tuner = build_tuner(plan.todo, sweep, plan.target, session, max_concurrent,
+                            {**naming, **(extra_config or {})}, plan.resume)
         with _sigterm_as_interrupt():
-            return tuner.fit().num_errors
+            num_errors = tuner.fit().num_errors
+        status = "FINISHED"
+        return num_errors
+    except Exception:
+        status = "FAILED"
+        raise
     finally:
+        end_session_run(plan.target, parent, status)
         mark_interrupted_runs(plan.target, sweep.name)  # trials a signal stopped mid-run; Ray is still up
 
 

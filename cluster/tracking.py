@@ -1,8 +1,11 @@
-"""The MLflow store a sweep logs to: default location, one-time setup, finished-trial lookup."""
+"""The MLflow store a sweep logs to: default location, one-time setup, finished-trial lookup,
+readable run names and the parent run of a driver session (the UI's tree: session > trial > branch)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from mlflow import MlflowClient
 
@@ -10,7 +13,10 @@ from cluster.workdir import artifact_root, default_tracking_uri
 from configs import SweepConfig, TrialConfig
 from configs import metrics as M
 from configs import runs as runs_rule
-from trainers.tracker import TrackingTarget
+from trainers.tracker import TrackingTarget, RunStatus
+
+SHORT_NAMES = {"init.rate": "γ", "optim.weight_decay": "λ", "optim.lr": "lr", "seed": "s"}
+"""How a varying field is written in a run name; others by their last dotted part."""
 
 
 def resolve_uri(sweep: SweepConfig, workdir: Path, uri: str | None) -> str:
@@ -67,7 +73,7 @@ def trials_to_run(target: TrackingTarget, sweep_name: str, trials: list[TrialCon
 
 
 def mark_interrupted_runs(target: TrackingTarget, sweep_name: str) -> int:
-    """Set this sweep's RUNNING trial runs to KILLED; returns how many.
+    """Set this sweep's RUNNING trial runs (and session parent runs) to KILLED; returns how many.
 
     Called by a driver that holds the sweep's lock, so no live trial owns those runs: they
     were left RUNNING by a driver that died or stopped. A resumed trial reopens its run and
@@ -77,8 +83,68 @@ def mark_interrupted_runs(target: TrackingTarget, sweep_name: str) -> int:
     experiment = client.get_experiment_by_name(target.experiment)
     if experiment is None:
         return 0
-    query = runs_rule.trial_filter({M.TAG_SWEEP: sweep_name}) + " and attributes.status = 'RUNNING'"
-    stale = client.search_runs([experiment.experiment_id], query, max_results=50_000)
+    running = " and attributes.status = 'RUNNING'"
+    sessions = f"tags.`{M.TAG_KIND}` = '{runs_rule.KIND_SESSION}' and tags.`{M.TAG_SWEEP}` = '{sweep_name}'"
+    stale = [run for query in (runs_rule.trial_filter({M.TAG_SWEEP: sweep_name}), sessions)
+             for run in client.search_runs([experiment.experiment_id], query + running, max_results=50_000)]
     for run in stale:
         client.set_terminated(run.info.run_id, status="KILLED")
     return len(stale)
+
+
+def varying_fields(trials: list[TrialConfig]) -> list[str]:
+    """The config fields (dotted, as in `flat_params`) whose values differ between `trials`."""
+    flat = [t.flat_params() for t in trials]
+    keys = sorted({key for params in flat for key in params})
+    return [key for key in keys if len({repr(params.get(key)) for params in flat}) > 1]
+
+
+def readable_run_names(trials: list[TrialConfig]) -> dict[str, str]:
+    """trial id -> `<sweep> <field><value> …` over the fields that vary, e.g. `demo γ0.8 λ0.1`.
+
+    Unique within the sweep: should two trials differ only in fields left out, both names get
+    their trial id. The config hash stays the identity (a tag); the name is for people.
+    """
+    fields = varying_fields(trials)
+    names = {t.trial_id: " ".join([t.sweep, *(_part(key, t.flat_params()[key]) for key in fields)])
+             for t in trials}
+    taken = Counter(names.values())
+    return {trial_id: name if taken[name] == 1 else f"{name} {trial_id}" for trial_id, name in names.items()}
+
+
+def _part(key: str, value: Any) -> str:
+    short = SHORT_NAMES.get(key, key.rsplit(".", 1)[-1])
+    return f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}"
+
+
+def open_session_run(target: TrackingTarget, sweep_name: str, session_name: str) -> str:
+    """Create the parent run of this driver session's trials (`<sweep> <session>`); its id."""
+    client = MlflowClient(tracking_uri=target.uri)
+    experiment = client.get_experiment_by_name(target.experiment)
+    assert experiment is not None, "prepare_experiment first"
+    tags = {M.TAG_KIND: runs_rule.KIND_SESSION, M.TAG_SWEEP: sweep_name}
+    run = client.create_run(experiment.experiment_id, run_name=f"{sweep_name} {session_name}", tags=tags)
+    return str(run.info.run_id)
+
+
+def end_session_run(target: TrackingTarget, run_id: str, status: RunStatus) -> None:
+    """End a session's parent run (FINISHED, or KILLED when the driver was interrupted)."""
+    MlflowClient(tracking_uri=target.uri).set_terminated(run_id, status=status)
+
+
+def ui_url(uri: str, base: str, experiment: str | None = None) -> str:
+    """The MLflow UI's runs view of `experiment` (default: the newest besides "Default"), else `base`.
+
+    The UI's hash route is `#/experiments/<id>`; the runs there show as the session > trial >
+    branch tree (`mlflow.parentRunId`).
+    """
+    client = MlflowClient(tracking_uri=uri)
+    if experiment is not None:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise ValueError(f"experiment '{experiment}' not found in {uri}; pass one of "
+                             f"{[e.name for e in client.search_experiments()]}")
+    else:
+        listed = [e for e in client.search_experiments() if e.name != "Default"]
+        found = max(listed, key=lambda e: e.creation_time or 0, default=None)
+    return f"{base}/#/experiments/{found.experiment_id}" if found else base

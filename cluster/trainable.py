@@ -70,7 +70,8 @@ def train_trial(config: dict[str, Any]) -> None:
     """Tune entry point.
 
     `config` = {"trial": TrialConfig dict, "tracking": TrackingTarget dict, optionally
-    "resume": {trial id: checkpoint folder of an earlier session}, and test-only failure
+    "resume": {trial id: checkpoint folder of an earlier session}, "run_names": {trial id:
+    readable run name}, "parent_run_id": the driver session's run, and test-only failure
     injection keys}.
     """
     trial = TrialConfig.model_validate(config["trial"])  # the dict was only transport
@@ -79,7 +80,8 @@ def train_trial(config: dict[str, Any]) -> None:
     earlier = config.get("resume", {}).get(trial.trial_id)
     try:
         # A retry in this session has Tune's checkpoint, newer than `earlier`.
-        run_from(tune.get_checkpoint(), trial, report, target, Path(earlier) if earlier else None)
+        run_from(tune.get_checkpoint(), trial, report, target, Path(earlier) if earlier else None,
+                 naming=run_naming(config, trial))
     except TrialDiverged as diverged:
         tune.report(diverged_metrics(diverged))
 
@@ -90,13 +92,19 @@ def diverged_metrics(diverged: TrialDiverged) -> dict[str, float]:
     return {**diverged.last_metrics, **diverged.step_metrics, "step": float(diverged.step), DIVERGED: 1.0}
 
 
+def run_naming(config: dict[str, Any], trial: TrialConfig) -> dict[str, str | None]:
+    """`run_trial`'s `run_name` and `parent_run_id` from the launch config (None: defaults)."""
+    return {"run_name": config.get("run_names", {}).get(trial.trial_id), "parent_run_id": config.get("parent_run_id")}
+
+
 def run_from(checkpoint: Any | None, trial: TrialConfig, report: Report, target: TrackingTarget,
-             earlier: Path | None = None) -> None:
+             earlier: Path | None = None, naming: dict[str, str | None] | None = None) -> None:
     """Run `trial` from Ray's `checkpoint` (Tune's or Train's) if there is one, else from
-    `earlier`, else from step 0; each attempt's run is tagged with the node that ran it."""
+    `earlier`, else from step 0; each attempt's run is tagged with the node that ran it.
+    `naming` is `run_naming`'s (a new run's readable name and parent)."""
     tags = {M.TAG_NODE_ID: ray.get_runtime_context().get_node_id()}
     if checkpoint is None:
-        run_trial(trial, report, tracking=target, resume_from=earlier, tags=tags)
+        run_trial(trial, report, tracking=target, resume_from=earlier, tags=tags, **(naming or {}))
         return
     with checkpoint.as_directory() as directory:
-        run_trial(trial, report, tracking=target, resume_from=Path(directory), tags=tags)
+        run_trial(trial, report, tracking=target, resume_from=Path(directory), tags=tags, **(naming or {}))

@@ -25,6 +25,7 @@ from configs.schema import TrialConfig
 
 KIND_TRIAL = "trial"
 KIND_ANALYSIS = "analysis"
+KIND_SESSION = "sweep_session"  # the parent run of one driver session's trials
 OUTCOME_DIVERGED = "diverged"
 
 RunState = Literal["finished", "running", "failed", "diverged", "killed"]

@@ -24,6 +24,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network in tests
 os.environ.setdefault("DO_NOT_TRACK", "true")
 # Two shared cores: multi-threaded torch on tiny tensors mostly waits on the other worker.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Off: a trial's MLflow system-metrics thread (trainers/tracker.py) would write to the shared
+# sqlite store beside the test's own requests on two cores; tests/unit/trainers/test_lifecycle.py turns it on.
+os.environ.setdefault("SCALINGLAB_SYSTEM_METRICS_S", "0")
 
 
 @pytest.fixture(scope="session")

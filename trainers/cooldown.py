@@ -116,7 +116,8 @@ class CooldownBranches:
         run = info.run
         branch = branch_trial(run.trial, end)
         tags = branch_tags(run.trial, info.step, run.tracker.run_id)
-        tracker = open_branch_tracker(run.tracker, runs.run_name(run.trial) + branch_suffix(info.step), tags)
+        trial_name = run.tracker.run_name if isinstance(run.tracker, MlflowTracker) else runs.run_name(run.trial)
+        tracker = open_branch_tracker(run.tracker, trial_name + branch_suffix(info.step), tags)
         if _skip_on_every_worker(tracker is None):
             return  # logged by an earlier attempt of this trial
         assert tracker is not None  # rank 0 found no finished run, so it opened one
@@ -196,7 +197,9 @@ def open_branch_tracker(parent: Tracker, run_name: str, tags: dict[str, str]) ->
     """
     identity = {M.TAG_SWEEP: tags[M.TAG_SWEEP], M.TAG_CONFIG_HASH: tags[M.TAG_CONFIG_HASH]}
     if isinstance(parent, MlflowTracker):
-        return None if parent.has_finished_run(identity) else MlflowTracker(parent.target, run_name, identity=identity)
+        if parent.has_finished_run(identity):
+            return None
+        return MlflowTracker(parent.target, run_name, identity=identity, parent_run_id=parent.run_id)  # nested
     if isinstance(parent, InMemoryTracker):
         return _in_memory_branch(parent, identity)
     raise TypeError(f"cool-down branches need an MlflowTracker or InMemoryTracker, got {type(parent).__name__}")

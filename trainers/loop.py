@@ -9,11 +9,9 @@ are in `trainers.hooks`, the bodies in `trainers.standard_hooks`, `trainers.prob
 (Ray Tune, or a test) hears about progress; it receives a checkpoint directory only on
 checkpoint steps.
 
-How a run ends (`configs.runs` holds the rule): FINISHED as the trainer's very last act,
-after every metric and artifact is stored; FAILED on an exception (a retry reopens the run);
-FAILED and tagged diverged on a non-finite loss or parameter (`TrialDiverged` is raised so
-the caller does not retry); KILLED on an interrupt. A temporary checkpoint folder is
-removed in every case.
+How a run ends is `trainers.lifecycle`'s (FINISHED last; FAILED, diverged or not; KILLED on
+an interrupt), and its guard covers opening the run and the final FINISHED too. A temporary
+checkpoint folder is removed in every case.
 """
 
 from __future__ import annotations
@@ -38,7 +36,8 @@ from trainers.data.tasks import TaskData, build_task
 from trainers.distributed import full_parameters, held_parameter_share, is_logging_rank, world
 from trainers.engine import create_engine, resolve_device
 from trainers.cooldown import cooldown_hooks
-from trainers.hooks import Hook, Report, StepInfo, TrialDiverged, TrialRun, run_hooks, start_hooks
+from trainers.hooks import Hook, Report, StepInfo, TrialRun, run_hooks, start_hooks
+from trainers.lifecycle import OpenedRun, ends_run, finish_run, log_text_datasets
 from trainers.probes import probe_hooks
 from trainers.standard_hooks import (check_held_out, check_training, evaluate_model, log_metrics, reporter,
                                      save_step_checkpoint)
@@ -48,7 +47,7 @@ from trainers.model import build_model
 from trainers.optim import loss_spec
 from trainers.probes.reference import untrained_reference
 from trainers.schedule import lr_at
-from trainers.tracker import DESCRIPTION_TAG, InMemoryTracker, MlflowTracker, Tracker, TrackingTarget, log_run_setup
+from trainers.tracker import InMemoryTracker, MlflowTracker, Tracker, TrackingTarget, log_run_setup
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,8 @@ def run_trial(
     checkpoint_root: Path | None = None,
     extra_hooks: Sequence[Hook] = (),
     tags: dict[str, str] | None = None,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
 ) -> TrialResult:
     """Train `trial` to completion (or resume it from `resume_from`) and return its result.
 
@@ -128,19 +129,30 @@ def run_trial(
             removed when the trial ends however it ends).
         extra_hooks: hooks run after evaluation and before logging (`trainers.hooks`).
         tags: run tags the caller adds on every attempt (e.g. the Ray node that ran it).
+        run_name: the MLflow run's name when one is created (default `configs.runs.run_name`;
+            a sweep passes its readable name, `cluster.tracking.readable_run_names`).
+        parent_run_id: the run a newly created run is nested under (a sweep session's run).
 
     Raises:
         TrialDiverged: the loss or a parameter went non-finite (the run is tagged diverged
             and FAILED; retrying would diverge again).
     """
     hooks = default_hooks(trial, report or (lambda metrics, checkpoint: None), extra_hooks)
-    with _checkpoint_folder(checkpoint_root) as root:
-        run = _start_run(trial, tracking, resume_from, root, tags or {})
-        with _ends_run(run):
-            steps_run = train(run, hooks)
-            _store_figures(run)
-    run.tracker.finish("FINISHED")  # the very last act: every metric and artifact is stored
+    with _checkpoint_folder(checkpoint_root) as root, ends_run(OpenedRun()) as opened:
+        naming = _Naming(run_name or runs.run_name(trial), parent_run_id)
+        run = _start_run(trial, tracking, resume_from, root, tags or {}, opened, naming)
+        steps_run = train(run, hooks)
+        _store_figures(run)
+        finish_run(opened)  # the very last act: every metric and artifact is stored
     return TrialResult(run.tracker.run_id, run.last_metrics, steps_run)
+
+
+@dataclass(frozen=True)
+class _Naming:
+    """A new run's name and the run it nests under."""
+
+    run_name: str
+    parent_run_id: str | None
 
 
 @contextmanager
@@ -157,34 +169,11 @@ def _checkpoint_folder(given: Path | None) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@contextmanager
-def _ends_run(run: TrialRun) -> Iterator[None]:
-    """End the tracked run as FAILED (tagged diverged on divergence) or KILLED on the way out."""
-    try:
-        yield
-    except TrialDiverged as diverged:
-        _record_divergence(run, diverged)
-        run.tracker.finish("FAILED")
-        raise
-    except Exception:
-        run.tracker.finish("FAILED")  # a retry reopens the run and sets it RUNNING again
-        raise
-    except BaseException:  # KeyboardInterrupt, SystemExit: stopped, not broken
-        run.tracker.finish("KILLED")
-        raise
-
-
-def _record_divergence(run: TrialRun, diverged: TrialDiverged) -> None:
-    """Log the non-finite value and its lr at the step it happened; tag the run diverged."""
-    run.tracker.log_metrics(diverged.step_metrics, diverged.step)
-    run.tracker.set_tags({M.TAG_OUTCOME: runs.OUTCOME_DIVERGED, DESCRIPTION_TAG: str(diverged)})
-
-
 def _start_run(
     trial: TrialConfig, tracking: TrackingTarget | Tracker | None, resume_from: Path | None, root: Path,
-    tags: dict[str, str],
+    tags: dict[str, str], opened: OpenedRun, naming: _Naming,
 ) -> TrialRun:
-    """Data, model, engine, restored state and an open tracked run."""
+    """Data, model, engine, restored state and an open tracked run (handed to `opened` at once)."""
     _configure_torch(trial)
     device = resolve_device()
     task = build_task(trial.data, trial.train, trial.seed)
@@ -192,10 +181,11 @@ def _start_run(
     measured_init = init_metrics(model)  # before the engine: every weight whole, on every worker
     engine = create_engine(trial, model, device)
     state = load_checkpoint(engine, resume_from) if resume_from else TrainState()
-    tracker = _open_tracker(trial, tracking, state.run_id)
+    tracker = opened.tracker = _open_tracker(trial, tracking, state.run_id, resume_from, naming)
     state.run_id = tracker.run_id
     resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
     log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed, **tags})
+    log_text_datasets(tracker, trial.data.domains, task.corpus)
     if state.step == 0:
         state.reference = untrained_reference(engine.module, task, trial, device)
         tracker.log_metrics({**_size_metrics(trial, task), **_layout_metrics(engine), **measured_init,
@@ -204,11 +194,13 @@ def _start_run(
     return TrialRun(trial, task, engine, device, tracker, state, spec, root)
 
 
-def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None, run_id: str | None) -> Tracker:
+def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None, run_id: str | None,
+                  resume_from: Path | None, naming: _Naming) -> Tracker:
     if tracking is None or not is_logging_rank():  # rank 0 logs; the other workers log nowhere
         return InMemoryTracker()
     if isinstance(tracking, TrackingTarget):
-        return MlflowTracker(tracking, runs.run_name(trial), run_id, identity=runs.identity_tags(trial))
+        return MlflowTracker(tracking, naming.run_name, run_id, identity=runs.identity_tags(trial),
+                             resume_from=resume_from, parent_run_id=naming.parent_run_id, system_metrics=True)
     return tracking
 
 

@@ -4,6 +4,13 @@
 sending it and drops it once MLflow accepted it; `is_outage` tells an unreachable server (keep
 the batch, retry later) from a real error (raise). The settings are environment variables so
 that a trial process on any node picks them up without config plumbing.
+
+A spool lives on the node that wrote it, so the rule for a trial retried elsewhere is: every
+checkpoint carries a copy of the batches still unsent when it was written
+(`CARRIED_SPOOL_FILE`, via `MetricSpool.copy_into`). Ray Train syncs the checkpoint folder
+to the trial's storage; the retry restores it on whichever node and `adopt`s the copy, so
+the batches before the checkpoint step reach MLflow. Batches after the checkpoint step need
+no copy: the retry trains those steps again and logs them anew.
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+CARRIED_SPOOL_FILE = "metric_spool.jsonl"
+"""A checkpoint folder's copy of its run's unsent batches (see `MetricSpool.copy_into`)."""
 
 SPOOL_DIR_ENV = "SCALINGLAB_SPOOL_DIR"
 """Folder of the metric spools (default: `<system temp>/scalinglab-spool`)."""
@@ -86,6 +96,29 @@ class MetricSpool:
         with self.path.open("a") as file:
             file.write(json.dumps(batch) + "\n")
         self.pending.append(batch)
+
+    def copy_into(self, directory: Path) -> None:
+        """Write the pending batches to `directory/CARRIED_SPOOL_FILE` (nothing when none is)."""
+        if self.pending:
+            MetricSpool(directory / CARRIED_SPOOL_FILE)._replace(self.pending)
+
+    def adopt(self, carried: Path) -> int:
+        """Append the batches of a carried copy that this spool lacks; returns how many.
+
+        A batch already accepted by MLflow may come back this way: resending it is harmless
+        (MLflow ignores a (key, value, timestamp, step) it holds).
+        """
+        if not carried.is_file():
+            return 0
+        new = [batch for batch in MetricSpool(carried).pending if batch not in self.pending]
+        if new:
+            self._replace(self.pending + new)
+        return len(new)
+
+    def _replace(self, batches: list[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.pending = list(batches)
+        self._rewrite()
 
     def drop_sent(self, count: int) -> None:
         """Remove the `count` oldest batches (MLflow accepted them)."""

@@ -86,8 +86,8 @@ def log_metrics(info: StepInfo) -> None:
 def save_step_checkpoint(info: StepInfo) -> None:
     """Checkpoint into a fresh folder under `checkpoint_root`, after the log is stored."""
     run = info.run
-    run.tracker.flush()  # never let a checkpoint run ahead of what the tracker holds
     directory = Path(tempfile.mkdtemp(prefix=f"step{info.step}-", dir=run.checkpoint_root))
+    run.tracker.flush(carry_to=directory)  # durable first; unsent batches travel with the checkpoint
     info.checkpoint = save_checkpoint(run.engine, directory, run.state)
 
 

@@ -14,7 +14,8 @@ spool) and returns within seconds when the server is down. Resending is idempote
 batch keeps its timestamp, and MLflow ignores a (key, value, timestamp, step) it holds.
 
 Resume contract: a retried trial re-runs the steps after its last checkpoint. Reopening a
-run first sends what an earlier attempt on this machine left in its spool, then learns the
+run first sends what an earlier attempt left in this machine's spool and in the checkpoint it
+resumes from (`trainers.spool`: a checkpoint carries the unsent batches), then learns the
 last step already in the run (`last_logged_step`) and drops anything at or before it, so the
 history has no duplicated and no missing steps.
 
@@ -37,7 +38,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from configs import metrics as M
 from configs import runs
-from trainers.spool import (FAIL_FAST_HTTP_ENV, PATIENCE_ENV, MetricSpool, TrackingUnreachable, is_outage,
+from trainers.spool import (CARRIED_SPOOL_FILE, FAIL_FAST_HTTP_ENV, PATIENCE_ENV, MetricSpool, TrackingUnreachable, is_outage,
                              patience_s, spool_dir)
 
 
@@ -48,6 +49,19 @@ DESCRIPTION_TAG = "mlflow.note.content"
 """MLflow shows this tag as the run's description (the divergence message goes there)."""
 
 T = TypeVar("T")
+
+SYSTEM_METRICS_ENV = "SCALINGLAB_SYSTEM_METRICS_S"
+"""Seconds between a trial run's system-metric samples (default 10; 0: off, as the tests set it)."""
+
+
+def system_metrics_s() -> float:
+    """`$SCALINGLAB_SYSTEM_METRICS_S`, else 10 s."""
+    return float(os.environ.get(SYSTEM_METRICS_ENV) or 10.0)
+
+
+PARENT_RUN_TAG = "mlflow.parentRunId"
+"""MLflow's nesting tag (`mlflow.utils.mlflow_tags.MLFLOW_PARENT_RUN_ID`; the UI draws the tree
+from it). Spelled out because this module must not import MLflow until a tracker opens."""
 
 
 class Tracker(Protocol):
@@ -67,8 +81,11 @@ class Tracker(Protocol):
     def log_artifact(self, path: Path) -> None:
         """Attach a file to the run."""
 
-    def flush(self) -> None:
-        """Block until everything logged so far is stored."""
+    def flush(self, carry_to: Path | None = None) -> None:
+        """Block until everything logged so far is stored; copy what is unsent into `carry_to`.
+
+        `carry_to` is a checkpoint folder: a retry restoring it on another node sends the copy
+        (`trainers.spool`, the rule for spools)."""
 
     def finish(self, status: RunStatus) -> None:
         """Store everything pending, then end the run with `status` and release resources."""
@@ -103,7 +120,7 @@ class InMemoryTracker:
     def log_artifact(self, path: Path) -> None:
         self.artifacts.append(path.name)
 
-    def flush(self) -> None:
+    def flush(self, carry_to: Path | None = None) -> None:
         pass
 
     def finish(self, status: RunStatus) -> None:
@@ -128,8 +145,18 @@ class MlflowTracker:
         run_id: str | None = None,
         identity: dict[str, str] | None = None,
         patience: float | None = None,
+        resume_from: Path | None = None,
+        parent_run_id: str | None = None,
+        system_metrics: bool = False,
     ) -> None:
         """Open run `run_id`, else an unfinished trial run carrying `identity`, else a new run.
+
+        `resume_from` is the checkpoint folder the trial restarts from: the unsent batches it
+        carries (written on whichever node) are sent first, with this node's own spool.
+        A new run is nested under `parent_run_id` (MLflow's `mlflow.parentRunId` tag: the
+        sweep session's run for a trial, the trial's run for a cool-down branch).
+        `system_metrics` samples CPU, memory, disk, network (and GPU) into `system/*` metrics
+        every `system_metrics_s()` seconds (MLflow's monitor thread; 0 turns it off).
 
         Reusing an unfinished run covers a trial retried before its first checkpoint: it
         restarts from step 0 but keeps logging into the run its first attempt created.
@@ -150,12 +177,28 @@ class MlflowTracker:
         self._client = MlflowClient(tracking_uri=target.uri)
         self._next_send = 0.0  # monotonic time before which log_metrics/flush do not resend
         self._send_pause = 0.0
-        self.run_id = run_id or self._retrying(lambda: self._find_or_create(run_name, identity), "opening the run")
+        self.run_name = run_name  # what a branch's name extends
+        self.run_id = run_id or self._retrying(lambda: self._find_or_create(run_name, identity, parent_run_id),
+                                               "opening the run")
         if self._retrying(lambda: self._client.get_run(self.run_id), "opening the run").info.status != "RUNNING":
             self._retrying(lambda: self._client.update_run(self.run_id, status="RUNNING"), "reopening the run")
         self.spool = MetricSpool(spool_dir() / f"{self.run_id}.jsonl")
+        if resume_from is not None:
+            self.spool.adopt(resume_from / CARRIED_SPOOL_FILE)
         self._drain()  # an earlier attempt's unsent steps count as logged: send them first
         self.last_logged_step = self._retrying(self._max_logged_step, "reading the run's history")
+        self._monitor = self._start_system_metrics() if system_metrics else None
+
+    def _start_system_metrics(self) -> Any:
+        interval = system_metrics_s()
+        if interval <= 0:
+            return None
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(self.run_id, sampling_interval=interval, resume_logging=True,
+                                       tracking_uri=self.target.uri)
+        monitor.start()
+        return monitor
 
     def _experiment_id(self) -> str:
         experiment = self._client.get_experiment_by_name(self.target.experiment)
@@ -166,14 +209,16 @@ class MlflowTracker:
             )
         return str(experiment.experiment_id)
 
-    def _find_or_create(self, run_name: str, identity: dict[str, str] | None) -> str:
+    def _find_or_create(self, run_name: str, identity: dict[str, str] | None, parent_run_id: str | None) -> str:
         experiment_id = self._experiment_id()
         found = self._unfinished_run(experiment_id, identity)
         if found:
             return found
         # The identity goes on at creation: should the server's answer be lost in an outage,
         # the retry finds this run instead of creating a second one.
-        tags = {M.TAG_KIND: runs.KIND_TRIAL, **identity} if identity else None
+        tags = {M.TAG_KIND: runs.KIND_TRIAL, **identity} if identity else {}
+        if parent_run_id:
+            tags[PARENT_RUN_TAG] = parent_run_id
         return str(self._client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id)
 
     def has_finished_run(self, identity: dict[str, str]) -> bool:
@@ -291,13 +336,16 @@ class MlflowTracker:
     def log_artifact(self, path: Path) -> None:
         self._retrying(lambda: self._client.log_artifact(self.run_id, str(path)), f"uploading {path.name}")
 
-    def flush(self) -> None:
-        """Make everything logged so far durable: sent to MLflow, or fsynced in the spool.
+    def flush(self, carry_to: Path | None = None) -> None:
+        """Make everything logged so far durable: sent to MLflow, or fsynced in the spool
+        (and, with `carry_to`, copied into that checkpoint folder).
 
         Returns within seconds when the server is down (one attempt, at most).
         """
         self._try_send()
         self.spool.sync()
+        if carry_to is not None:
+            self.spool.copy_into(carry_to)
 
     def finish(self, status: RunStatus) -> None:
         """Send the whole spool (waiting out an outage up to the patience), then end the run.
@@ -306,6 +354,9 @@ class MlflowTracker:
             TrackingUnreachable: the server stayed down; the spool file (named in the
                 message) keeps every unsent batch.
         """
+        if self._monitor is not None:
+            self._monitor.finish()  # its last sample goes in before the run ends
+            self._monitor = None
         self._drain()
         self._retrying(lambda: self._client.set_terminated(self.run_id, status=status), f"ending the run {status}")
 

@@ -106,11 +106,20 @@ for command in (jobs_cli.submit, jobs_cli.jobs, jobs_cli.status, jobs_cli.logs, 
 
 
 @app.command()
-def ui(workdir: Workdir = Path("runs"), port: int = 5000) -> None:
-    """Open the MLflow UI on the workdir's store (bound to 127.0.0.1)."""
+def ui(workdir: Workdir = Path("runs"), port: int = 5000,
+       experiment: Annotated[str | None, typer.Option("-e", "--experiment", help=(
+           "Experiment whose runs view the printed URL opens (default: the newest one)."))] = None) -> None:
+    """Open the MLflow UI on the workdir's store (bound to 127.0.0.1), at an experiment's runs view."""
     from cluster.server import serve
+    from cluster.tracking import ui_url
 
-    console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    from cluster.workdir import default_tracking_uri
+
+    try:
+        url = ui_url(default_tracking_uri(workdir.resolve()), f"http://127.0.0.1:{port}", experiment)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--experiment") from None
+    console.print(f"MLflow UI on {url} (Ctrl-C to stop)")
     raise typer.Exit(serve(workdir.resolve(), "127.0.0.1", port, ui_only=True))
 
 

@@ -50,3 +50,18 @@ def test_a_text_trial_logs_distortion_and_bpb_per_domain(trial: TrialConfig, tmp
     assert M.VAL_BPB in result.final
     history = tracker.history[M.VAL_LOSS]
     assert history[30] < history[10] < math.log(256)  # it learns from the first evaluation on
+
+
+def test_each_text_domain_is_a_dataset_input_of_the_run(trial: TrialConfig, tmp_path: Path, mlflow_uri: str,
+                                                       mlflow_experiment: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow import MlflowClient
+
+    from trainers.tracker import TrackingTarget
+
+    monkeypatch.setattr("trainers.artifacts.write_run_figures", lambda model, directory: [])
+    short = trial.model_validate({**trial.model_dump(), "train": {**trial.train.model_dump(), "num_steps": 10,
+                                                                  "eval_every": 10, "checkpoint_every": 10}})
+    result = run_trial(short, tracking=TrackingTarget(mlflow_uri, mlflow_experiment), checkpoint_root=tmp_path / "c")
+    inputs = MlflowClient(tracking_uri=mlflow_uri).get_run(result.run_id).inputs.dataset_inputs
+    logged = {d.dataset.name: d.dataset.digest for d in inputs}
+    assert set(logged) == {"notes", "web"} and len(set(logged.values())) == 1  # the corpus hash, shared
