@@ -22,6 +22,7 @@ import ray
 from ray import tune
 from rich.console import Console
 
+from cluster.outcomes import FAILED, TrialOutcome, outcomes_of, summary_lines
 from cluster.preflight import SweepLaunchError, check_store_fits_cluster, check_tracking_uri
 from cluster.progress import ProgressCallback
 from cluster.runtime import RayConnection, cluster_cpus, cluster_gpus, num_alive_nodes, start_ray
@@ -45,10 +46,15 @@ class SweepResult:
     target: TrackingTarget
     num_trials: int
     num_skipped: int  # already finished in MLflow before this run
-    num_failed: int
+    num_failed: int  # trials that ended with an error (diverged or killed ones are not counted)
     num_resumed: int  # unfinished trials continued from a checkpoint of an earlier session
     storage_path: Path  # the sweep's folder: <workdir>/ray_results/<sweep>
     wall_seconds: float
+    outcomes: tuple[TrialOutcome, ...] = ()  # how each trial this session ran ended
+
+    def summary(self) -> list[str]:
+        """Finished / diverged / failed / killed counts, then each non-finished trial and why."""
+        return summary_lines(list(self.outcomes))
 
 
 def _trial_name(trial: Any) -> str:
@@ -144,10 +150,11 @@ def run_sweep(
             f"finished, {plan.num_resumed} resume from a checkpoint; MLflow {plan.target.uri} "
             f"(experiment '{plan.target.experiment}')"
         )
-        num_failed = _run_trials(plan, sweep, session, driver_ray.connect(), max_concurrent,
-                                 extra_config) if plan.todo else 0
+        outcomes = _run_trials(plan, sweep, session, driver_ray.connect(), max_concurrent,
+                               extra_config) if plan.todo else []
+    num_failed = sum(o.outcome == FAILED for o in outcomes)
     return SweepResult(plan.target, len(trials), len(trials) - len(plan.todo), num_failed, plan.num_resumed,
-                       session.sweep_dir, time.monotonic() - started)
+                       session.sweep_dir, time.monotonic() - started, tuple(outcomes))
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ def _resume_points(session: DriverSession, todo: list[TrialConfig]) -> dict[str,
 
 
 def _run_trials(plan: _Plan, sweep: SweepConfig, session: DriverSession, connection: RayConnection,
-                max_concurrent: int | None, extra_config: dict[str, Any] | None) -> int:
+                max_concurrent: int | None, extra_config: dict[str, Any] | None) -> list[TrialOutcome]:
     try:
         check_store_fits_cluster(plan.target.uri, num_alive_nodes())
         _check_fits(sweep)
@@ -204,7 +211,7 @@ def _run_trials(plan: _Plan, sweep: SweepConfig, session: DriverSession, connect
             record_processes(session.sweep_dir)  # for the next driver, should this one be killed
         tuner = build_tuner(plan.todo, sweep, plan.target, session, max_concurrent, extra_config, plan.resume)
         with _sigterm_as_interrupt():
-            return tuner.fit().num_errors
+            return outcomes_of(tuner.fit())
     finally:
         mark_interrupted_runs(plan.target, sweep.name)  # trials a signal stopped mid-run; Ray is still up
 

@@ -19,13 +19,14 @@ from typing import Any
 import ray
 from ray import tune
 
+from cluster.outcomes import DIVERGED_FLAG
 from configs import TrialConfig
 from configs import metrics as M
 from trainers.hooks import Report, TrialDiverged
 from trainers.loop import run_trial
 from trainers.tracker import TrackingTarget
 
-DIVERGED = "diverged"
+DIVERGED = DIVERGED_FLAG
 """Key of the flag in a diverged trial's last Ray report (1.0; absent from normal reports)."""
 
 

@@ -70,7 +70,10 @@ def run(
     except ConfigError as err:  # found while building the text corpora, still before launch
         console.print(f"[red]config error[/red]: {err}")
         raise typer.Exit(2) from None
-    console.print(f"finished in {result.wall_seconds:.0f} s; {result.num_failed} failed trials")
+    head, *others = result.summary()
+    console.print(f"finished in {result.wall_seconds:.0f} s; {head}")
+    for line in others:
+        console.print(line, highlight=False)
     print_results(console, result.target.uri, result.target.experiment, _display_keys(sweep))
     if result.num_failed:
         raise typer.Exit(1)
@@ -117,7 +120,9 @@ def ui(workdir: Workdir = Path("runs"), port: int = 5000) -> None:
 @app.command()
 def server(workdir: Workdir = Path("runs"), host: str = "127.0.0.1", port: int = 5000) -> None:
     """Run an MLflow tracking server for multi-node sweeps (pass its URL as --tracking-uri)."""
-    from cluster.server import serve
+    from cluster.server import exposure_warning, serve
 
+    if (warning := exposure_warning(host, port)) is not None:
+        console.print(f"[yellow]{warning}[/yellow]", highlight=False)
     console.print(f"MLflow tracking server on http://{host}:{port}")
     raise typer.Exit(serve(workdir.resolve(), host, port))
