@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,25 @@ def test_a_corpus_found_unusable_while_ray_starts_launches_nothing(tmp_path: Pat
         run_sweep(parse_sweep(raw), tmp_path / "work", num_cpus=2)
     assert not ray.is_initialized()
     assert not list((tmp_path / "work" / "ray_results" / "bad_text").glob("session-*"))  # no trial ran
+
+
+def test_a_diverging_trial_is_counted_and_named_in_the_summary(tmp_path: Path) -> None:
+    """lr 1000 diverges within a few steps: the summary says so instead of '0 failed trials'."""
+    raw = _sweep("diverge", {"optim.lr": [1000.0]})
+    raw["base"]["optim"] = {"warmup_steps": 0}  # type: ignore[index]
+    result = run_sweep(parse_sweep(raw), tmp_path, num_cpus=2)
+    head, *named = result.summary()
+    print("\n".join(result.summary()))  # the summary as the driver prints it (pytest -s)
+    assert head == "1 trials: 0 finished, 1 diverged, 0 failed, 0 killed"
+    assert result.num_failed == 0  # diverged is an outcome, not a crash: Ray did not retry it
+    assert len(named) == 1
+    # e.g. "  diverge-1a7c1c9c58: diverged at step 6, train loss nan, lr 984.146" (the scheduled lr)
+    found = re.fullmatch(r"  diverge-\w+: diverged at step (\d+), train loss \S+, lr (\d+(\.\d+)?)", named[0])
+    assert found is not None, named[0]
+    step = int(found[1])
+    assert 900 < float(found[2]) <= 1000
+    assert 1 <= step < NUM_STEPS
+    run = load_runs(result.target.uri, result.target.experiment)
+    assert len(run) == 1
+    history = load_history(result.target.uri, list(run["run_id"]), [M.TRAIN_LOSS])
+    assert step in set(history["step"])  # the diverged step's loss is logged
