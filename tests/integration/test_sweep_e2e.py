@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 
 from analysis.load import load_history, load_runs
 from analysis.phase.table import cell_table
+from cluster.launch import LaunchTesting
 from cluster.sweep import SweepLaunchError, run_sweep
 from configs import metrics as M
 from configs import parse_sweep
@@ -41,8 +42,8 @@ def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, 
     """A 2×2 (γ, λ) sweep in which every trial crashes once at step 30 and is resumed by Ray."""
     workdir = tmp_path_factory.mktemp("sweep")
     sweep = parse_sweep(_sweep("e2e", {"init.rate": [0.3, 0.8], "optim.weight_decay": [0.01, 1.0]}))
-    crash = {"fail_once_at_step": 30, "failure_marker_dir": str(workdir / "markers")}
-    result = run_sweep(sweep, workdir, num_cpus=2, extra_config=crash)
+    crash = LaunchTesting(fail_once_at_step=30, failure_marker_dir=str(workdir / "markers"))
+    result = run_sweep(sweep, workdir, num_cpus=2, testing=crash)
     assert result.num_failed == 0
     assert len(list((workdir / "markers").iterdir())) == 4  # every trial really crashed once
     return result.target.uri, result.target.experiment, workdir
@@ -136,7 +137,8 @@ def test_a_diverging_trial_is_counted_and_named_in_the_summary(tmp_path: Path) -
     step = int(found[1])
     assert 900 < float(found[2]) <= 1000
     assert 1 <= step < NUM_STEPS
-    run = load_runs(result.target.uri, result.target.experiment)
-    assert len(run) == 1
-    history = load_history(result.target.uri, list(run["run_id"]), [M.TRAIN_LOSS])
-    assert step in set(history["step"])  # the diverged step's loss is logged
+    client = MlflowClient(tracking_uri=result.target.uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(result.target.experiment).experiment_id])
+    assert run.info.status == "FAILED" and run.data.tags[M.TAG_OUTCOME] == "diverged"
+    logged = {m.step: m.value for m in client.get_metric_history(run.info.run_id, M.TRAIN_LOSS)}
+    assert step in logged  # the diverged step's (non-finite) loss is logged at that step
