@@ -12,24 +12,16 @@ from cluster.cli.effects import effect
 from cluster.cli.fit import fit_app
 from cluster.cli import jobs as jobs_cli
 from cluster.cli.phase import phase
+from cluster.cli.sweepfile import load_or_exit
 from cluster.cli.distortion import distortion
 from cluster.tables import make_console, print_results, print_table
-from configs import ConfigError, SweepConfig, load_sweep
+from configs import ConfigError, SweepConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scaling studies of decoder-only LMs.")
 app.add_typer(fit_app, name="fit")
 fit_app.command("effect")(effect)
 
 console = make_console()
-
-
-def load_or_exit(sweep_file: str) -> SweepConfig:
-    """The validated sweep, or a one-line config error and exit code 2."""
-    try:
-        return load_sweep(sweep_file)
-    except ConfigError as err:
-        console.print(f"[red]config error[/red]: {err}")
-        raise typer.Exit(2) from None
 
 
 def _display_keys(sweep: SweepConfig) -> list[str]:
