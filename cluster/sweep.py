@@ -29,6 +29,7 @@ from cluster.preflight import SweepLaunchError, check_store_fits_cluster, check_
 from cluster.progress import ProgressCallback
 from cluster.runtime import RayConnection, cluster_cpus, cluster_gpus, num_alive_nodes, start_ray
 from cluster.checkpoints import latest_checkpoint
+from cluster.store_template import seed_sqlite_store
 from cluster.session import DriverSession, driver_session, record_processes
 from cluster.tables import make_console
 from cluster.tracking import mark_interrupted_runs, prepare_experiment, resolve_uri, trials_to_run
@@ -186,6 +187,7 @@ class _Plan:
 
 def _plan(sweep: SweepConfig, trials: list[TrialConfig], workdir: Path, uri: str, session: DriverSession) -> _Plan:
     """Set up the store, settle what a dead driver left, find what to run and where it resumes."""
+    seed_sqlite_store(uri)  # a new workdir's store: a copy of the migrated template, not 3 s of migrations
     target = prepare_experiment(sweep, workdir, uri)
     mark_interrupted_runs(target, sweep.name)
     todo = trials_to_run(target, sweep.name, trials)
