@@ -5,6 +5,12 @@ The job runs `scalinglab run` on the cluster's head node with the project as its
 Ray runs the entrypoint under the head's shell PATH, where a bare `python` may be the system
 interpreter without Ray (docs/architecture.md "Stack facts"), so the entrypoint names an interpreter explicitly:
 by default this one, which is right when the head shares this machine's or image's layout.
+
+A shared cluster should run Ray's token authentication (`RAY_AUTH_MODE=token` on every
+`ray start`): the job client here then sends the token Ray finds in `RAY_AUTH_TOKEN`,
+`RAY_AUTH_TOKEN_PATH` or `~/.ray/auth_token` with every request (`submit`, `jobs`, `status`,
+`logs`, `stop`), and a request without it is refused with "Authentication required". Only the
+embedded local Ray of `scalinglab run` runs without it (`cluster/runtime.py`).
 """
 
 from __future__ import annotations

@@ -22,10 +22,9 @@ from typing import Any
 
 from ray import train, tune
 
-from configs import TrialConfig
+from cluster.launch import TrialLaunch, WorkersLaunch
 from configs.runs import run_name
 from trainers.hooks import TrialDiverged
-from trainers.tracker import TrackingTarget
 
 TRAIN_FOLDER = "train"
 """Sub-folder of the sweep's storage holding one Ray Train run folder per multi-worker trial."""
@@ -37,16 +36,15 @@ HEALTH_CHECK_S = "0.2"
 
 def worker_loop(config: dict[str, Any]) -> None:
     """One data-parallel worker: the same loop as a one-worker trial, reporting through Ray Train."""
-    from cluster.trainable import diverged_metrics, failure_injector, ray_reporter, run_from, run_naming
+    from cluster.trainable import diverged_metrics, failure_injector, ray_reporter, run_from
 
-    trial = TrialConfig.model_validate(config["trial"])
-    target = TrackingTarget(**config["tracking"])
+    launch = TrialLaunch.model_validate(config)  # this worker is its own process: validated once here
     # One worker crashing takes the whole group down; rank 0 alone owns the test marker.
-    maybe_fail = failure_injector(trial, config) if train.get_context().get_world_rank() == 0 else None
+    maybe_fail = failure_injector(launch) if train.get_context().get_world_rank() == 0 else None
     report = ray_reporter(train.report, train.Checkpoint, maybe_fail)
 
     try:
-        run_from(train.get_checkpoint(), trial, report, target, naming=run_naming(config, trial))
+        run_from(train.get_checkpoint(), launch, report)
     except TrialDiverged as diverged:  # every worker sees the same mean loss, so all end here
         train.report(diverged_metrics(diverged))
 
@@ -54,28 +52,29 @@ def worker_loop(config: dict[str, Any]) -> None:
 def train_trial_workers(config: dict[str, Any]) -> None:
     """Tune entry point of a multi-worker trial: run its TorchTrainer to the end.
 
-    `config` is `cluster.trainable.train_trial`'s plus "workers": {"num_workers",
-    "cpus_per_worker", "gpus_per_worker", "storage", "max_failures"}.
+    `config` is a `TrialLaunch` dict whose `workers` is set; the workers get it without `workers`.
     """
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", HEALTH_CHECK_S)
-    workers = config["workers"]
-    trial = TrialConfig.model_validate(config["trial"])
-    resources = {"CPU": workers["cpus_per_worker"]}
-    if workers["gpus_per_worker"]:
-        resources["GPU"] = workers["gpus_per_worker"]
+    launch = TrialLaunch.model_validate(config)
+    workers = launch.workers
+    if workers is None:
+        raise ValueError("train_trial_workers needs a TrialLaunch with `workers` set (resources.workers_per_trial > 1)")
+    resources = {"CPU": workers.cpus_per_worker}
+    if workers.gpus_per_worker:
+        resources["GPU"] = workers.gpus_per_worker
     trainer = TorchTrainer(
         worker_loop,
-        train_loop_config={key: value for key, value in config.items() if key != "workers"},
+        train_loop_config=launch.model_copy(update={"workers": None}).model_dump(mode="json"),
         scaling_config=train.ScalingConfig(
-            num_workers=workers["num_workers"], use_gpu=bool(workers["gpus_per_worker"]), resources_per_worker=resources,
+            num_workers=workers.num_workers, use_gpu=bool(workers.gpus_per_worker), resources_per_worker=resources,
         ),
         run_config=train.RunConfig(
-            name=run_name(trial),  # stable: a rerun resumes this folder's latest checkpoint
-            storage_path=workers["storage"],
-            failure_config=train.FailureConfig(max_failures=workers["max_failures"]),
+            name=run_name(launch.trial),  # stable: a rerun resumes this folder's latest checkpoint
+            storage_path=workers.storage,
+            failure_config=train.FailureConfig(max_failures=workers.max_failures),
             checkpoint_config=train.CheckpointConfig(num_to_keep=2),
             callbacks=[TuneReportCallback()],  # type: ignore[list-item]  # a V2 UserCallback; the annotation is V1's
         ),
@@ -83,15 +82,10 @@ def train_trial_workers(config: dict[str, Any]) -> None:
     trainer.fit()
 
 
-def workers_config(sweep_dir: Path, num_workers: int, cpus: float, gpus: float, max_failures: int) -> dict[str, Any]:
-    """The "workers" entry of a multi-worker trial's Tune config."""
-    return {"num_workers": num_workers, "cpus_per_worker": cpus, "gpus_per_worker": gpus,
-            "storage": str(sweep_dir / TRAIN_FOLDER), "max_failures": max_failures}
-
-
-def train_checkpoint_exists(sweep_dir: Path, run: str) -> bool:
-    """Whether a multi-worker trial's Train run folder holds a checkpoint it will resume from."""
-    return any(path.is_dir() for path in (sweep_dir / TRAIN_FOLDER / run).glob("checkpoint_*"))
+def workers_config(sweep_dir: Path, num_workers: int, cpus: float, gpus: float, max_failures: int) -> WorkersLaunch:
+    """The `workers` entry of a multi-worker trial's `TrialLaunch`."""
+    return WorkersLaunch(num_workers=num_workers, cpus_per_worker=cpus, gpus_per_worker=gpus,
+                         storage=str(sweep_dir / TRAIN_FOLDER), max_failures=max_failures)
 
 
 def tune_trainable(workers_per_trial: int, cpus_per_trial: float, gpus_per_trial: float) -> Any:

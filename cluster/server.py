@@ -14,6 +14,22 @@ from types import FrameType
 from cluster.workdir import artifact_root, default_tracking_uri
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """One warning line when the server would listen beyond this machine, else None.
+
+    The MLflow server has no authentication here: anyone who reaches the port can read,
+    change and delete every run and artifact of the workdir.
+    """
+    if host in LOOPBACK_HOSTS:
+        return None
+    return (f"warning: MLflow on {host}:{port} has no authentication — anyone who can reach this port can read, "
+            f"overwrite and delete every run and artifact; expose it only on a trusted network or behind an "
+            f"authenticating proxy (default --host 127.0.0.1)")
+
+
 def mlflow_server_command(workdir: Path, host: str, port: int, ui_only: bool = False) -> list[str]:
     """The `mlflow server` command line for the workdir's sqlite store.
 

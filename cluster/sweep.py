@@ -9,9 +9,10 @@ KILLED and shut down the Ray this driver started.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,14 +23,18 @@ import ray
 from ray import tune
 from rich.console import Console
 
+from cluster.launch import LaunchTesting, TrialLaunch
+from cluster.outcomes import FAILED, TrialOutcome, outcomes_of, summary_lines
 from cluster.preflight import SweepLaunchError, check_store_fits_cluster, check_tracking_uri
 from cluster.progress import ProgressCallback
 from cluster.runtime import RayConnection, cluster_cpus, cluster_gpus, num_alive_nodes, start_ray
-from cluster.session import DriverSession, driver_session, latest_checkpoint, record_processes
+from cluster.checkpoints import latest_checkpoint
+from cluster.store_template import seed_sqlite_store
+from cluster.session import DriverSession, driver_session, record_processes
 from cluster.tables import make_console
 from cluster.tracking import (end_session_run, mark_interrupted_runs, open_session_run, prepare_experiment,
                               readable_run_names, resolve_uri, trials_to_run)
-from cluster.multiworker import train_checkpoint_exists, tune_trainable, workers_config
+from cluster.multiworker import tune_trainable, workers_config
 from configs import SweepConfig, TrialConfig
 from configs.sweep import ResourcesConfig
 from configs.runs import run_name
@@ -47,14 +52,41 @@ class SweepResult:
     target: TrackingTarget
     num_trials: int
     num_skipped: int  # already finished in MLflow before this run
-    num_failed: int
+    num_failed: int  # trials that ended with an error (diverged or killed ones are not counted)
     num_resumed: int  # unfinished trials continued from a checkpoint of an earlier session
     storage_path: Path  # the sweep's folder: <workdir>/ray_results/<sweep>
     wall_seconds: float
+    outcomes: tuple[TrialOutcome, ...] = ()  # how each trial this session ran ended
+
+    def summary(self) -> list[str]:
+        """Finished / diverged / failed / killed counts, then each non-finished trial and why."""
+        return summary_lines(list(self.outcomes))
 
 
-def _trial_name(trial: Any) -> str:
-    return run_name(TrialConfig.model_validate(trial.config["trial"]))
+def _launch_space(trials: list[TrialConfig], sweep: SweepConfig, target: TrackingTarget, session: DriverSession,
+                  resume: dict[str, str] | None, testing: LaunchTesting | None,
+                  run_names: dict[str, str] | None = None, parent_run_id: str | None = None) -> dict[str, Any]:
+    """The Tune param space: one `TrialLaunch` dict with a grid over whole trials."""
+    res = sweep.resources
+    workers = (workers_config(session.sweep_dir, res.workers_per_trial, res.cpus_per_worker, res.gpus_per_worker,
+                              res.max_failures) if res.workers_per_trial > 1 else None)
+    launch = TrialLaunch(trial=trials[0], tracking=target, resume=resume or {}, workers=workers, testing=testing,
+                         run_names=run_names or {}, parent_run_id=parent_run_id)
+    return {**launch.model_dump(mode="json"), "trial": tune.grid_search([t.model_dump(mode="json") for t in trials])}
+
+
+def _name_creator(trials: list[TrialConfig]) -> Callable[[Any], str]:
+    """Tune trial (and folder) name = the trial's run name, looked up, not re-validated."""
+    names = {_key(t.model_dump(mode="json")): run_name(t) for t in trials}
+
+    def name(trial: Any) -> str:
+        return names[_key(trial.config["trial"])]
+
+    return name
+
+
+def _key(trial: dict[str, Any]) -> str:
+    return json.dumps(trial, sort_keys=True)
 
 
 def build_tuner(
@@ -63,23 +95,17 @@ def build_tuner(
     target: TrackingTarget,
     session: DriverSession,
     max_concurrent: int | None,
-    extra_config: dict[str, Any] | None = None,
+    testing: LaunchTesting | None = None,
     resume: dict[str, str] | None = None,
+    run_names: dict[str, str] | None = None,
+    parent_run_id: str | None = None,
 ) -> tune.Tuner:
-    """A Tuner whose param space is the list of trial dicts (a grid over whole trials).
+    """A Tuner whose param space is a `TrialLaunch` with a grid over the trial dicts.
 
-    `resume` maps trial id → checkpoint folder of an earlier session to start from.
+    `resume` maps trial id → checkpoint folder of an earlier session to start from;
+    `run_names` trial id → readable MLflow run name; `parent_run_id` the session's run.
     """
     res = sweep.resources
-    param_space = {
-        "trial": tune.grid_search([t.model_dump(mode="json") for t in trials]),
-        "tracking": {"uri": target.uri, "experiment": target.experiment},
-        "resume": resume or {},
-        **(extra_config or {}),
-    }
-    if res.workers_per_trial > 1:
-        param_space["workers"] = workers_config(session.sweep_dir, res.workers_per_trial, res.cpus_per_worker,
-                                                res.gpus_per_worker, res.max_failures)
     run_config = tune.RunConfig(
         name=session.name,
         storage_path=str(session.sweep_dir),  # absolute (a relative path raises ArrowInvalid)
@@ -88,13 +114,14 @@ def build_tuner(
         callbacks=[ProgressCallback(len(trials), sweep_dir=session.sweep_dir)],
         verbose=0,
     )
+    name = _name_creator(trials)
     return tune.Tuner(
         tune_trainable(res.workers_per_trial, res.cpus_per_trial, res.gpus_per_trial),
-        param_space=param_space,
+        param_space=_launch_space(trials, sweep, target, session, resume, testing, run_names, parent_run_id),
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent or res.max_concurrent or _worker_trials_that_fit(res),
-            trial_name_creator=_trial_name,
-            trial_dirname_creator=_trial_name,
+            trial_name_creator=name,
+            trial_dirname_creator=name,
             # A fresh actor per trial re-imports torch, DeepSpeed and MLflow and re-initializes
             # DeepSpeed's process group: seconds per trial that small ladders pay many times.
             reuse_actors=True,
@@ -111,10 +138,12 @@ def run_sweep(
     tracking_uri: str | None = None,
     max_concurrent: int | None = None,
     num_cpus: int | None = None,
-    extra_config: dict[str, Any] | None = None,
+    testing: LaunchTesting | None = None,
     console: Console | None = None,
 ) -> SweepResult:
     """Validate, check the store, skip finished trials, resume or run the rest, summarize.
+
+    `testing` is test-only failure injection (`cluster.launch.LaunchTesting`).
 
     Raises:
         SweepLaunchError: the store is unreachable or unfit for the cluster, another driver
@@ -146,10 +175,11 @@ def run_sweep(
             f"finished, {plan.num_resumed} resume from a checkpoint; MLflow {plan.target.uri} "
             f"(experiment '{plan.target.experiment}')"
         )
-        num_failed = _run_trials(plan, sweep, session, driver_ray.connect(), max_concurrent,
-                                 extra_config) if plan.todo else 0
+        outcomes = _run_trials(plan, sweep, session, driver_ray.connect(), max_concurrent,
+                               testing) if plan.todo else []
+    num_failed = sum(o.outcome == FAILED for o in outcomes)
     return SweepResult(plan.target, len(trials), len(trials) - len(plan.todo), num_failed, plan.num_resumed,
-                       session.sweep_dir, time.monotonic() - started)
+                       session.sweep_dir, time.monotonic() - started, tuple(outcomes))
 
 
 @dataclass(frozen=True)
@@ -165,12 +195,13 @@ class _Plan:
 
 def _plan(sweep: SweepConfig, trials: list[TrialConfig], workdir: Path, uri: str, session: DriverSession) -> _Plan:
     """Set up the store, settle what a dead driver left, find what to run and where it resumes."""
+    seed_sqlite_store(uri)  # a new workdir's store: a copy of the migrated template, not 3 s of migrations
     target = prepare_experiment(sweep, workdir, uri)
     mark_interrupted_runs(target, sweep.name)
     todo = trials_to_run(target, sweep.name, trials)
-    resume = _resume_points(session, todo)
-    num_resumed = len(resume) + sum(train_checkpoint_exists(session.sweep_dir, run_name(t)) for t in todo)
-    return _Plan(target, todo, resume, num_resumed, readable_run_names(trials))
+    points = {t.trial_id: latest_checkpoint(session.sweep_dir, t, sweep.resources.workers_per_trial) for t in todo}
+    resume = {trial_id: str(p.path) for trial_id, p in points.items() if p is not None and p.handed_over}
+    return _Plan(target, todo, resume, sum(p is not None for p in points.values()), readable_run_names(trials))
 
 
 class _DriverRay:
@@ -193,27 +224,21 @@ class _DriverRay:
             ray.shutdown()  # stops an embedded Ray; detaches from a cluster it attached to
 
 
-def _resume_points(session: DriverSession, todo: list[TrialConfig]) -> dict[str, str]:
-    points = {t.trial_id: latest_checkpoint(session.sweep_dir, run_name(t)) for t in todo}
-    return {trial_id: str(found[0]) for trial_id, found in points.items() if found is not None}
-
-
 def _run_trials(plan: _Plan, sweep: SweepConfig, session: DriverSession, connection: RayConnection,
-                max_concurrent: int | None, extra_config: dict[str, Any] | None) -> int:
+                max_concurrent: int | None, testing: LaunchTesting | None) -> list[TrialOutcome]:
     parent = open_session_run(plan.target, sweep.name, session.name)  # the trials nest under it
-    naming = {"run_names": plan.run_names, "parent_run_id": parent}
     status: RunStatus = "KILLED"
     try:
         check_store_fits_cluster(plan.target.uri, num_alive_nodes())
         _check_fits(sweep)
         if connection.started:
             record_processes(session.sweep_dir)  # for the next driver, should this one be killed
-        tuner = build_tuner(plan.todo, sweep, plan.target, session, max_concurrent,
-                            {**naming, **(extra_config or {})}, plan.resume)
+        tuner = build_tuner(plan.todo, sweep, plan.target, session, max_concurrent, testing, plan.resume,
+                            run_names=plan.run_names, parent_run_id=parent)
         with _sigterm_as_interrupt():
-            num_errors = tuner.fit().num_errors
+            outcomes = outcomes_of(tuner.fit())
         status = "FINISHED"
-        return num_errors
+        return outcomes
     except Exception:
         status = "FAILED"
         raise

@@ -1,8 +1,8 @@
 """The Ray Tune function trainable: re-validate the trial, resume if there is a checkpoint.
 
 Where a trial resumes from: the checkpoint Ray hands a retry in this session, else the one
-an earlier driver session left (`config["resume"]`: trial id → checkpoint folder, filled by
-`cluster.sweep`), else it starts at step 0.
+an earlier driver session left (`TrialLaunch.resume`: trial id → checkpoint folder, filled
+by `cluster.sweep`), else it starts at step 0.
 
 A diverged trial (`trainers.hooks.TrialDiverged`) returns normally after one last report
 with `diverged: 1`, so Ray does not retry it: a retry would diverge again at the same step.
@@ -19,13 +19,13 @@ from typing import Any
 import ray
 from ray import tune
 
-from configs import TrialConfig
+from cluster.outcomes import DIVERGED_FLAG
+from cluster.launch import TrialLaunch
 from configs import metrics as M
 from trainers.hooks import Report, TrialDiverged
 from trainers.loop import run_trial
-from trainers.tracker import TrackingTarget
 
-DIVERGED = "diverged"
+DIVERGED = DIVERGED_FLAG
 """Key of the flag in a diverged trial's last Ray report (1.0; absent from normal reports)."""
 
 
@@ -33,16 +33,16 @@ class InjectedFailure(RuntimeError):
     """Raised once, on request, to exercise Ray's retry-and-resume path in tests."""
 
 
-def failure_injector(trial: TrialConfig, config: dict[str, Any]) -> Any:
-    """Return a check that crashes the first attempt at `fail_once_at_step`, if requested."""
-    at_step: int | None = config.get("fail_once_at_step")
-    marker = Path(config["failure_marker_dir"]) / trial.trial_id if at_step else None
+def failure_injector(launch: TrialLaunch) -> Any:
+    """Return a check that crashes the first attempt at `testing.fail_once_at_step`, if set."""
+    testing, trial_id = launch.testing, launch.trial.trial_id
+    marker = Path(testing.failure_marker_dir) / trial_id if testing else None
 
     def check(step: int) -> None:
-        if marker is not None and at_step is not None and step >= at_step and not marker.exists():
+        if marker is not None and testing is not None and step >= testing.fail_once_at_step and not marker.exists():
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
-            raise InjectedFailure(f"injected failure of trial {trial.trial_id} at step {step}")
+            raise InjectedFailure(f"injected failure of trial {trial_id} at step {step}")
 
     return check
 
@@ -67,21 +67,13 @@ def ray_reporter(send: Callable[..., None], checkpoint_type: Any, after: Callabl
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """Tune entry point.
-
-    `config` = {"trial": TrialConfig dict, "tracking": TrackingTarget dict, optionally
-    "resume": {trial id: checkpoint folder of an earlier session}, "run_names": {trial id:
-    readable run name}, "parent_run_id": the driver session's run, and test-only failure
-    injection keys}.
-    """
-    trial = TrialConfig.model_validate(config["trial"])  # the dict was only transport
-    target = TrackingTarget(**config["tracking"])
-    report = ray_reporter(tune.report, tune.Checkpoint, failure_injector(trial, config))
-    earlier = config.get("resume", {}).get(trial.trial_id)
+    """Tune entry point: `config` is a `TrialLaunch` as a dict, validated here once."""
+    launch = TrialLaunch.model_validate(config)  # the dict was only transport
+    report = ray_reporter(tune.report, tune.Checkpoint, failure_injector(launch))
+    earlier = launch.earlier_checkpoint()
     try:
         # A retry in this session has Tune's checkpoint, newer than `earlier`.
-        run_from(tune.get_checkpoint(), trial, report, target, Path(earlier) if earlier else None,
-                 naming=run_naming(config, trial))
+        run_from(tune.get_checkpoint(), launch, report, Path(earlier) if earlier else None)
     except TrialDiverged as diverged:
         tune.report(diverged_metrics(diverged))
 
@@ -92,19 +84,12 @@ def diverged_metrics(diverged: TrialDiverged) -> dict[str, float]:
     return {**diverged.last_metrics, **diverged.step_metrics, "step": float(diverged.step), DIVERGED: 1.0}
 
 
-def run_naming(config: dict[str, Any], trial: TrialConfig) -> dict[str, str | None]:
-    """`run_trial`'s `run_name` and `parent_run_id` from the launch config (None: defaults)."""
-    return {"run_name": config.get("run_names", {}).get(trial.trial_id), "parent_run_id": config.get("parent_run_id")}
-
-
-def run_from(checkpoint: Any | None, trial: TrialConfig, report: Report, target: TrackingTarget,
-             earlier: Path | None = None, naming: dict[str, str | None] | None = None) -> None:
-    """Run `trial` from Ray's `checkpoint` (Tune's or Train's) if there is one, else from
-    `earlier`, else from step 0; each attempt's run is tagged with the node that ran it.
-    `naming` is `run_naming`'s (a new run's readable name and parent)."""
+def run_from(checkpoint: Any | None, launch: TrialLaunch, report: Report, earlier: Path | None = None) -> None:
+    """Run the launch's trial from Ray's `checkpoint` (Tune's or Train's) if there is one, else
+    from `earlier`, else from step 0; each attempt's run is tagged with the node that ran it."""
     tags = {M.TAG_NODE_ID: ray.get_runtime_context().get_node_id()}
     if checkpoint is None:
-        run_trial(trial, report, tracking=target, resume_from=earlier, tags=tags, **(naming or {}))
+        run_trial(launch.trial, report, tracking=launch.tracking, resume_from=earlier, tags=tags, **launch.naming())
         return
     with checkpoint.as_directory() as directory:
-        run_trial(trial, report, tracking=target, resume_from=Path(directory), tags=tags, **(naming or {}))
+        run_trial(launch.trial, report, tracking=launch.tracking, resume_from=Path(directory), tags=tags, **launch.naming())

@@ -12,24 +12,16 @@ from cluster.cli.effects import effect
 from cluster.cli.fit import fit_app
 from cluster.cli import jobs as jobs_cli
 from cluster.cli.phase import phase
+from cluster.cli.sweepfile import load_or_exit
 from cluster.cli.distortion import distortion
 from cluster.tables import make_console, print_results, print_table
-from configs import ConfigError, SweepConfig, load_sweep
+from configs import ConfigError, SweepConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scaling studies of decoder-only LMs.")
 app.add_typer(fit_app, name="fit")
 fit_app.command("effect")(effect)
 
 console = make_console()
-
-
-def load_or_exit(sweep_file: str) -> SweepConfig:
-    """The validated sweep, or a one-line config error and exit code 2."""
-    try:
-        return load_sweep(sweep_file)
-    except ConfigError as err:
-        console.print(f"[red]config error[/red]: {err}")
-        raise typer.Exit(2) from None
 
 
 def _display_keys(sweep: SweepConfig) -> list[str]:
@@ -70,7 +62,10 @@ def run(
     except ConfigError as err:  # found while building the text corpora, still before launch
         console.print(f"[red]config error[/red]: {err}")
         raise typer.Exit(2) from None
-    console.print(f"finished in {result.wall_seconds:.0f} s; {result.num_failed} failed trials")
+    head, *others = result.summary()
+    console.print(f"finished in {result.wall_seconds:.0f} s; {head}")
+    for line in others:
+        console.print(line, highlight=False)
     print_results(console, result.target.uri, result.target.experiment, _display_keys(sweep))
     if result.num_failed:
         raise typer.Exit(1)
@@ -126,7 +121,9 @@ def ui(workdir: Workdir = Path("runs"), port: int = 5000,
 @app.command()
 def server(workdir: Workdir = Path("runs"), host: str = "127.0.0.1", port: int = 5000) -> None:
     """Run an MLflow tracking server for multi-node sweeps (pass its URL as --tracking-uri)."""
-    from cluster.server import serve
+    from cluster.server import exposure_warning, serve
 
+    if (warning := exposure_warning(host, port)) is not None:
+        console.print(f"[yellow]{warning}[/yellow]", highlight=False)
     console.print(f"MLflow tracking server on http://{host}:{port}")
     raise typer.Exit(serve(workdir.resolve(), host, port))

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cluster.cli.options import TrackingUri
+from cluster.cli.sweepfile import load_or_exit
 from cluster.tables import make_console, print_table
 
 console = make_console()
@@ -26,7 +27,6 @@ def submit(
     """Submit a sweep to a Ray cluster as a job: it keeps running when this terminal goes away."""
     import sys
 
-    from cluster.cli.app import load_or_exit
     from cluster.jobs import submit_sweep
     from configs.load import resolve_sweep_path
 

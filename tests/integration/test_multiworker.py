@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from cluster.launch import LaunchTesting
 from cluster.sweep import run_sweep
 from configs import metrics as M
 from configs import parse_sweep
@@ -68,9 +69,9 @@ def trajectories(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, 
     assert one.num_failed == 0
     double: dict[int, dict[str, dict[int, float]]] = {}
     for stage in STAGES:  # a marker folder each: the three trials share one trial id
-        crash = {"fail_once_at_step": 20, "failure_marker_dir": str(workdir / "markers" / f"zero{stage}")}
+        crash = LaunchTesting(fail_once_at_step=20, failure_marker_dir=str(workdir / "markers" / f"zero{stage}"))
         two = run_sweep(parse_sweep(_sweep(f"two_workers_zero{stage}", 2, stage)), workdir, num_cpus=2,
-                        extra_config=crash)
+                        testing=crash)
         assert two.num_failed == 0
         double.update(_histories(two.target.uri, f"two_workers_zero{stage}"))
     return _histories(one.target.uri, "one_worker"), double, workdir

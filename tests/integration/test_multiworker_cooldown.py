@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from cluster.launch import LaunchTesting
 from cluster.sweep import run_sweep
 from configs import metrics as M
 from configs import parse_sweep
@@ -52,8 +53,8 @@ def _runs(uri: str, experiment: str) -> tuple[dict[int, float], list[str]]:
 
 def test_resume_past_a_finished_branch_skips_it_on_both_workers(tmp_path) -> None:
     plain = run_sweep(parse_sweep(_sweep("wsd_plain")), tmp_path, num_cpus=2)
-    crash = {"fail_once_at_step": 20, "failure_marker_dir": str(tmp_path / "markers")}
-    resumed = run_sweep(parse_sweep(_sweep("wsd_resumed")), tmp_path, num_cpus=2, extra_config=crash)
+    crash = LaunchTesting(fail_once_at_step=20, failure_marker_dir=str(tmp_path / "markers"))
+    resumed = run_sweep(parse_sweep(_sweep("wsd_resumed")), tmp_path, num_cpus=2, testing=crash)
     assert plain.num_failed == 0 and resumed.num_failed == 0
     assert (tmp_path / "markers").exists(), "the injected crash happened"
     expected, plain_branches = _runs(plain.target.uri, "wsd_plain")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from mlflow import MlflowClient
 
 from analysis.load import load_history, load_runs
 from analysis.phase.table import cell_table
+from cluster.launch import LaunchTesting
 from cluster.sweep import SweepLaunchError, run_sweep
 from configs import metrics as M
 from configs import parse_sweep
@@ -42,8 +44,8 @@ def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, 
     """A 2×2 (γ, λ) sweep in which every trial crashes once at step 30 and is resumed by Ray."""
     workdir = tmp_path_factory.mktemp("sweep")
     sweep = parse_sweep(_sweep("e2e", {"init.rate": [0.3, 0.8], "optim.weight_decay": [0.01, 1.0]}))
-    crash = {"fail_once_at_step": 30, "failure_marker_dir": str(workdir / "markers")}
-    result = run_sweep(sweep, workdir, num_cpus=2, extra_config=crash)
+    crash = LaunchTesting(fail_once_at_step=30, failure_marker_dir=str(workdir / "markers"))
+    result = run_sweep(sweep, workdir, num_cpus=2, testing=crash)
     assert result.num_failed == 0
     assert len(list((workdir / "markers").iterdir())) == 4  # every trial really crashed once
     return result.target.uri, result.target.experiment, workdir
@@ -119,3 +121,26 @@ def test_a_corpus_found_unusable_while_ray_starts_launches_nothing(tmp_path: Pat
         run_sweep(parse_sweep(raw), tmp_path / "work", num_cpus=2)
     assert not ray.is_initialized()
     assert not list((tmp_path / "work" / "ray_results" / "bad_text").glob("session-*"))  # no trial ran
+
+
+def test_a_diverging_trial_is_counted_and_named_in_the_summary(tmp_path: Path) -> None:
+    """lr 1000 diverges within a few steps: the summary says so instead of '0 failed trials'."""
+    raw = _sweep("diverge", {"optim.lr": [1000.0]})
+    raw["base"]["optim"] = {"warmup_steps": 0}  # type: ignore[index]
+    result = run_sweep(parse_sweep(raw), tmp_path, num_cpus=2)
+    head, *named = result.summary()
+    print("\n".join(result.summary()))  # the summary as the driver prints it (pytest -s)
+    assert head == "1 trials: 0 finished, 1 diverged, 0 failed, 0 killed"
+    assert result.num_failed == 0  # diverged is an outcome, not a crash: Ray did not retry it
+    assert len(named) == 1
+    # e.g. "  diverge-1a7c1c9c58: diverged at step 6, train loss nan, lr 984.146" (the scheduled lr)
+    found = re.fullmatch(r"  diverge-\w+: diverged at step (\d+), train loss \S+, lr (\d+(\.\d+)?)", named[0])
+    assert found is not None, named[0]
+    step = int(found[1])
+    assert 900 < float(found[2]) <= 1000
+    assert 1 <= step < NUM_STEPS
+    client = MlflowClient(tracking_uri=result.target.uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(result.target.experiment).experiment_id])
+    assert run.info.status == "FAILED" and run.data.tags[M.TAG_OUTCOME] == "diverged"
+    logged = {m.step: m.value for m in client.get_metric_history(run.info.run_id, M.TRAIN_LOSS)}
+    assert step in logged  # the diverged step's (non-finite) loss is logged at that step

@@ -55,3 +55,16 @@ def test_server_stops_its_children_on_signal(sig: signal.Signals, tmp_path: Path
     finally:
         if cli.poll() is None:
             os.kill(cli.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize(("host", "warns"), [("127.0.0.1", False), ("localhost", False), ("::1", False),
+                                             ("0.0.0.0", True), ("10.1.2.3", True)])
+def test_only_a_server_exposed_beyond_this_machine_warns(host: str, warns: bool) -> None:
+    from cluster.server import exposure_warning
+
+    warning = exposure_warning(host, 5000)
+    if warns:
+        assert warning is not None and f"{host}:5000" in warning and "delete every run" in warning
+        assert "\n" not in warning  # one line
+    else:
+        assert warning is None
