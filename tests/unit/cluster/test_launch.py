@@ -25,11 +25,12 @@ def _launch(**fields: Any) -> dict[str, Any]:
 
 def test_a_launch_round_trips_through_the_dict_tune_carries(tmp_path: Path) -> None:
     launch = TrialLaunch(trial=TRIAL, tracking=TARGET, resume={TRIAL.trial_id: "/ck"},
-                         workers=workers_config(tmp_path, 2, 1.0, 0.0, 1), run_name="r", parent_run_id="p",
+                         workers=workers_config(tmp_path, 2, 1.0, 0.0, 1), run_names={TRIAL.trial_id: "demo γ0.8 s0"}, parent_run_id="p",
                          testing=LaunchTesting(fail_once_at_step=3, failure_marker_dir="/m"))
     again = TrialLaunch.model_validate(launch.model_dump(mode="json"))
     assert again == launch and again.trial.trial_id == TRIAL.trial_id
     assert again.earlier_checkpoint() == "/ck" and again.workers is not None and again.workers.num_workers == 2
+    assert again.naming() == {"run_name": "demo γ0.8 s0", "parent_run_id": "p"}
 
 
 BAD = [
