@@ -186,6 +186,51 @@ def _print_scaling(summary: dict[str, Any]) -> None:
         print_table(console, "compute-optimal allocation", co["table"])
 
 
+@fit_app.command("predict")
+def fit_predict(
+    experiment: OptionalExperiment = None,
+    csv: Annotated[Path | None, typer.Option(help="CSV with columns N, D, loss (and C).")] = None,
+    n: Annotated[float | None, typer.Option("--n", help="Parameters N of the predicted run.")] = None,
+    d: Annotated[float | None, typer.Option("--d", help="Tokens D of the predicted run.")] = None,
+    c: Annotated[float | None, typer.Option("--c", help="Budget C: predict its compute-optimal (N, D) instead.")] = None,
+    rollout: Annotated[bool, typer.Option("--rollout", help="Also refit on the k smallest sizes and predict the next, for every k.")] = False,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the interval.")] = 1000,
+    level: Annotated[float, typer.Option(help="Nominal coverage of the prediction interval.")] = 0.95,
+    flops_convention: FlopsConventionOption = "scalinglab",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the prediction as JSON here.")] = None,
+    loss_metric: Annotated[str, typer.Option(help="Loss column to fit (experiment mode).")] = M.VAL_LOSS,
+    seed: int = 0,
+    tracking_uri: TrackingUri = None,
+    workdir: Workdir = Path("runs"),
+) -> None:
+    """Predicted loss of a Chinchilla fit at (N, D) or budget C, with a 95 % prediction interval."""
+    from cluster.cli import predict as P
+
+    if (experiment is None) == (csv is None):
+        raise typer.BadParameter("give exactly one of -e/--experiment or --csv")
+    if (c is None) == (n is None or d is None) or (c is not None and (n is not None or d is not None)):
+        raise typer.BadParameter("give either --n and --d, or --c (not both)")
+    with exit_on_input_error():
+        table = _points_table(experiment, csv, _convention(flops_convention), loss_metric,
+                              tracking_uri_or_default(tracking_uri, workdir))
+        summary = P.predict_summary(table, n, d, c, _convention(flops_convention), bootstrap, level, seed)
+        P.print_prediction(console, summary)
+        if rollout:
+            summary["rollout"] = P.run_rollout(console, table, min(bootstrap, 300), level, seed)
+    P.write_json(json_out, summary)
+
+
+def _points_table(experiment: str | None, csv: Path | None, convention: Literal["scalinglab", "6nd"],
+                  loss_metric: str, uri: str) -> Any:
+    from analysis.laws.flops import with_compute
+    from analysis.laws.points import points_from_experiment, read_points_csv
+
+    if csv is not None:
+        return read_points_csv(csv, convention)
+    return with_compute(points_from_experiment(uri, str(experiment), loss_metric).table, convention,
+                        f"experiment '{experiment}'")
+
+
 @fit_app.command("compare")
 def fit_compare(
     experiment: Experiment,
