@@ -1,0 +1,60 @@
+"""`scalinglab fit predict` on a CSV: the line, the JSON, --c, --rollout, and its usage errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from analysis.laws import forms
+from cluster.cli import app
+
+runner = CliRunner()
+TRUE = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+
+
+@pytest.fixture()
+def points_csv(tmp_path: Path) -> Path:
+    n, d = (a.ravel() for a in np.meshgrid(np.geomspace(1e6, 1e8, 5), np.geomspace(1e8, 1e10, 5), indexing="ij"))
+    loss = forms.chinchilla_loss(n, d, *TRUE.values()) * np.exp(np.random.default_rng(0).normal(0, 0.01, n.size))
+    path = tmp_path / "points.csv"
+    pd.DataFrame({"N": n, "D": d, "loss": loss}).to_csv(path, index=False)
+    return path
+
+
+def test_predict_at_n_d_writes_json_with_an_interval_around_the_truth(points_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pred.json"
+    result = runner.invoke(app, ["fit", "predict", "--csv", str(points_csv), "--flops-convention", "6nd",
+                                 "--n", "3e8", "--d", "3e10", "--bootstrap", "200", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    truth = float(forms.chinchilla_loss(3e8, 3e10, *TRUE.values()))
+    assert summary["pred_lo"] < truth < summary["pred_hi"]
+    assert summary["pred_lo"] < summary["pred"] < summary["pred_hi"]
+    assert "prediction interval" in result.output and "bootstrap over runs" in summary["method"]
+
+
+def test_predict_at_budget_uses_the_compute_optimal_point_and_rollout(points_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pred.json"
+    result = runner.invoke(app, ["fit", "predict", "--csv", str(points_csv), "--flops-convention", "6nd",
+                                 "--c", "1e20", "--bootstrap", "100", "--rollout", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    assert summary["C"] == 1e20 and summary["flops_per_param_token"] == 6.0
+    assert summary["N"] * summary["D"] * 6 == pytest.approx(1e20, rel=1e-9)
+    assert {r["k"] for r in summary["rollout"]["rows"]} == {2, 3, 4}  # k=1 has only 5 runs to fit
+    assert 0.0 <= summary["rollout"]["coverage"] <= 1.0
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    (["--n", "1e8"], "--n and --d, or --c"),
+    (["--n", "1e8", "--d", "1e9", "--c", "1e18"], "--n and --d, or --c"),
+])
+def test_predict_point_options_are_checked(points_csv: Path, extra: list[str], match: str) -> None:
+    result = runner.invoke(app, ["fit", "predict", "--csv", str(points_csv), *extra])
+    assert result.exit_code == 2
+    assert match in result.output
