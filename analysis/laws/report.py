@@ -179,7 +179,8 @@ def _holdout_json(hold: HoldoutResult | None) -> dict[str, Any] | None:
             "params": hold.fit.params, "mean_rel_err": hold.mean_rel_err,
             "max_rel_err": hold.max_rel_err, "mean_abs_log_err": hold.mean_abs_log_err,
             "max_abs_log_err": hold.max_abs_log_err, "mean_rel_log_err": hold.mean_rel_log_err,
-            "max_rel_log_err": hold.max_rel_log_err, "rows": hold.rows.to_dict("records")}
+            "max_rel_log_err": hold.max_rel_log_err, "rows": hold.rows.to_dict("records"),
+            "coverage": float(hold.rows["covered"].mean()) if "covered" in hold.rows else None}
 
 
 def _compute_optimal_json(report: ScalingReport) -> dict[str, Any] | None:
