@@ -83,7 +83,9 @@ def plan_isoflop(family: Family, budgets: list[float], points: int, *, span: flo
     rows = []
     for budget in budgets:
         n_opt = expected_n_opt(budget, k, law)
-        targets = np.log(n_opt) + np.linspace(-np.log(span), np.log(span), points)
+        # One point sits at N_opt itself (linspace would put it at the low end).
+        offsets = np.linspace(-np.log(span), np.log(span), points) if points > 1 else np.zeros(1)
+        targets = np.log(n_opt) + offsets
         picked = sorted({int(np.argmin(np.abs(log_n - t))) for t in targets})
         for i in picked:
             rows.append(_trial_row(family, shapes[i], budget, n_opt))
