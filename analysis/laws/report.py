@@ -183,6 +183,13 @@ def _holdout_json(hold: HoldoutResult | None) -> dict[str, Any] | None:
             "coverage": float(hold.rows["covered"].mean()) if "covered" in hold.rows else None}
 
 
+#: The known bias of Approach 2, stated wherever its exponents are shown.
+APPROACH2_BIAS = ("Approach 2 bias: at fixed C the loss profile in ln N is not a parabola (it is "
+                  "asymmetric), so the parabola's vertex is biased whenever the sizes of a budget sit "
+                  "asymmetrically around the true optimum or span a wide range; a grid centred on the "
+                  "expected N_opt (plan isoflop) limits it. Approach 3 has no such bias but depends on the form.")
+
+
 def _compute_optimal_json(report: ScalingReport) -> dict[str, Any] | None:
     if report.allocation is None:
         return None
@@ -199,7 +206,7 @@ def _compute_optimal_json(report: ScalingReport) -> dict[str, Any] | None:
             "a": iso.n_opt.exponent, "a_interval": iso.n_opt.exponent_interval,
             "b": iso.d_opt.exponent, "b_interval": iso.d_opt.exponent_interval,
             "num_groups_skipped": iso.num_groups_skipped,
-            "minima": iso.minima.to_dict("records")},
+            "minima": iso.minima.to_dict("records"), "bias": APPROACH2_BIAS},
         "isoflop_note": report.isoflop_note,
     }
 

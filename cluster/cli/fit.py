@@ -184,6 +184,18 @@ def _print_scaling(summary: dict[str, Any]) -> None:
         console.print(f"compute-optimal allocation assumes C = k·N·D, k = {flops['flops_per_param_token']:.4g} "
                       f"({flops['convention']} convention; runs span k {flops['k_min']:.4g}..{flops['k_max']:.4g})")
         print_table(console, "compute-optimal allocation", co["table"])
+        _print_approach2(co)
+
+
+def _print_approach2(co: dict[str, Any]) -> None:
+    iso = co.get("isoflop")
+    if not iso:
+        if co.get("isoflop_note"):
+            console.print(f"Approach 2: {co['isoflop_note']}")
+        return
+    console.print(f"N_opt ∝ C^a: Approach 3 (law) a = {co['a']:.3f}, b = {co['b']:.3f}; Approach 2 (IsoFLOP "
+                  f"parabolas, {len(iso['minima'])} budgets) a = {iso['a']:.3f}, b = {iso['b']:.3f}")
+    console.print(f"[dim]{iso['bias']}[/dim]")
 
 
 @fit_app.command("predict")

@@ -58,3 +58,18 @@ def test_predict_point_options_are_checked(points_csv: Path, extra: list[str], m
     result = runner.invoke(app, ["fit", "predict", "--csv", str(points_csv), *extra])
     assert result.exit_code == 2
     assert match in result.output
+
+
+def test_fit_scaling_prints_approach_2_beside_approach_3_with_its_bias(tmp_path: Path) -> None:
+    rows, rng = [], np.random.default_rng(1)
+    for budget in (1e17, 1e18, 1e19, 1e20):  # 5 sizes per budget, centred on D = 20 N
+        for n in np.sqrt(budget / 120) * np.geomspace(0.25, 4, 5):
+            d = budget / (6 * n)
+            rows.append((n, d, float(forms.chinchilla_loss(n, d, *TRUE.values())) * np.exp(rng.normal(0, 0.005))))
+    path = tmp_path / "iso.csv"
+    pd.DataFrame(rows, columns=["N", "D", "loss"]).to_csv(path, index=False)
+    result = runner.invoke(app, ["fit", "scaling", "--csv", str(path), "--flops-convention", "6nd", "--bootstrap", "50",
+                                 "-o", str(tmp_path / "fit")])
+    assert result.exit_code == 0, result.output
+    assert "Approach 3 (law) a = " in result.output and "Approach 2 (IsoFLOP parabolas, 4 budgets)" in result.output
+    assert "Approach 2 bias" in result.output
