@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -116,13 +117,32 @@ def fit_scaling(
         raise typer.BadParameter(f"--form {form!r} must be chinchilla or kaplan")
     convention, spec = _convention(flops_convention), _holdout_spec(holdout, holdout_largest)
     with exit_on_input_error():
-        _fit_scaling(experiment, csv, "kaplan" if form == "kaplan" else "chinchilla", bootstrap, spec, convention,
-                     json_out, out, loss_metric, seed, tracking_uri_or_default(tracking_uri, workdir))
+        _fit_scaling(ScalingRequest(experiment, csv, "kaplan" if form == "kaplan" else "chinchilla", bootstrap, spec,
+                                    convention, json_out, out, loss_metric, seed,
+                                    tracking_uri_or_default(tracking_uri, workdir)))
 
 
-def _fit_scaling(experiment: str | None, csv: Path | None, form: Literal["chinchilla", "kaplan"], bootstrap: int,
-                 spec: HoldoutSpec, convention: Literal["scalinglab", "6nd"], json_out: Path | None, out: Path,
-                 loss_metric: str, seed: int, uri: str) -> None:
+@dataclass(frozen=True)
+class ScalingRequest:
+    """What `fit scaling` was asked, validated by the command (one object, not 11 positionals)."""
+
+    experiment: str | None
+    csv: Path | None
+    form: Literal["chinchilla", "kaplan"]
+    bootstrap: int
+    spec: HoldoutSpec
+    convention: Literal["scalinglab", "6nd"]
+    json_out: Path | None
+    out: Path
+    loss_metric: str
+    seed: int
+    uri: str
+
+
+def _fit_scaling(req: ScalingRequest) -> None:
+    experiment, csv, form, bootstrap, spec = req.experiment, req.csv, req.form, req.bootstrap, req.spec
+    convention, json_out, out, loss_metric, seed, uri = (req.convention, req.json_out, req.out, req.loss_metric,
+                                                         req.seed, req.uri)
     from analysis.laws.points import points_from_experiment, read_points_csv
     from analysis.laws.report import fit_scaling_table, to_json_dict, write_scaling_outputs
 
