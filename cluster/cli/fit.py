@@ -152,6 +152,7 @@ def _fit_scaling(req: ScalingRequest) -> None:
     else:
         points = points_from_experiment(uri, str(experiment), loss_metric)
         table, floor, run_ids, left_out = points.table, points.entropy_floor, points.run_ids, points.num_left_out
+    _warn_under_tuned(table)
     report = fit_scaling_table(table, form=form, num_bootstrap=bootstrap, holdout=spec, seed=seed,
                                convention=convention)
     summary = to_json_dict(report)
@@ -177,6 +178,15 @@ def _fit_scaling(req: ScalingRequest) -> None:
         console.print(f"logged analysis run {run_id} to experiment '{experiment}' (replacing the previous one)")
     for path in files:
         console.print(f"wrote {path}")
+
+
+def _warn_under_tuned(table: Any) -> None:
+    from analysis.laws.lr_edges import under_tuned_rungs
+
+    for rung in under_tuned_rungs(table):
+        console.print(f"[yellow]warning[/yellow]: under-tuned rung N = {rung['N']:.4g}: its best lr "
+                      f"{rung['best_lr']:.3g} is the {rung['edge']} edge of its arms "
+                      f"[{rung['lr_min']:.3g}, {rung['lr_max']:.3g}]; widen the lr arms there")
 
 
 def _print_scaling(summary: dict[str, Any]) -> None:

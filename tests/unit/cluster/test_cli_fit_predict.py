@@ -73,3 +73,16 @@ def test_fit_scaling_prints_approach_2_beside_approach_3_with_its_bias(tmp_path:
     assert result.exit_code == 0, result.output
     assert "Approach 3 (law) a = " in result.output and "Approach 2 (IsoFLOP parabolas, 4 budgets)" in result.output
     assert "Approach 2 bias" in result.output
+
+
+def test_fit_scaling_warns_about_a_rung_whose_best_lr_is_an_edge(points_csv: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(points_csv).assign(**{"optim.lr": 2e-3})
+    smallest = table["N"].min()
+    arms = table[table["N"] == smallest].head(2).assign(**{"optim.lr": [1e-3, 4e-3]})
+    arms.loc[arms.index[1], "loss"] = table["loss"].min() / 2  # the 2x arm is the best at that size
+    path = tmp_path / "lr.csv"
+    pd.concat([table, arms]).to_csv(path, index=False)
+    result = runner.invoke(app, ["fit", "scaling", "--csv", str(path), "--flops-convention", "6nd", "--bootstrap", "20",
+                                 "--holdout-largest", "0", "-o", str(tmp_path / "fit")])
+    assert result.exit_code == 0, result.output
+    assert "under-tuned rung N = 1e+06" in result.output and "high edge" in result.output
