@@ -24,6 +24,8 @@ from analysis.laws.result import FitResult, predict_loss
 
 FloatArray = npt.NDArray[np.float64]
 HoldoutAxis = Literal["C", "N"]
+#: Bootstrap resamples of the hold-out rows' prediction intervals.
+HOLDOUT_RESAMPLES = 300
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,9 @@ class HoldoutResult:
         rule: The rule in words, e.g. "3 largest by C" or "C ≥ 1e+20".
         held_mask: Which rows of the table given were held out.
         fit: The law fitted on the kept rows.
-        rows: One row per held-out run: N, D, C, loss, predicted, rel_err =
+        rows: One row per held-out run: N, D, C, loss, predicted (and, for Chinchilla
+            fits of >= 6 runs, pred = predicted, pred_lo, pred_hi: the 95 % prediction
+            interval of `analysis.laws.predict`, and covered), rel_err =
             |pred - obs| / obs, abs_log_err = |log pred - log obs| and rel_log_err =
             abs_log_err / |log obs|.
         num_fitted: Number of rows fitted.
@@ -157,7 +161,7 @@ def _evaluate(table: pd.DataFrame, kept: pd.DataFrame, held: pd.DataFrame, axis:
         law = fit_chinchilla(kept["N"], kept["D"], kept["loss"], delta=delta)
     else:
         law = fit_kaplan(kept["N"], kept["loss"], irreducible=kaplan_irreducible, variable="N")
-    rows = _error_rows(held, predict_loss(law, held["N"], held["D"]))
+    rows = _with_interval(_error_rows(held, predict_loss(law, held["N"], held["D"])), kept, form, delta)
     return HoldoutResult(
         axis=axis, threshold=threshold, rule=rule,
         held_mask=np.asarray(table.index.isin(held.index)), fit=law, rows=rows,
@@ -168,6 +172,22 @@ def _evaluate(table: pd.DataFrame, kept: pd.DataFrame, held: pd.DataFrame, axis:
         mean_rel_log_err=float(rows["rel_log_err"].mean()),
         max_rel_log_err=float(rows["rel_log_err"].max()),
     )
+
+
+def _with_interval(rows: pd.DataFrame, kept: pd.DataFrame, form: str, delta: float) -> pd.DataFrame:
+    """Add pred, pred_lo, pred_hi (95 % prediction interval, `analysis.laws.predict`) and covered.
+
+    Chinchilla only, and only with at least 6 fitted runs (the residual noise needs n > p);
+    300 resamples keep `fit scaling --csv` fast.
+    """
+    from analysis.laws.predict import NUM_PARAMS, predict_interval
+
+    if form != "chinchilla" or len(kept) <= NUM_PARAMS:
+        return rows
+    pred = predict_interval(kept["N"], kept["D"], kept["loss"], rows["N"], rows["D"],
+                            num_resamples=HOLDOUT_RESAMPLES, delta=delta)
+    covered = (pred.lo <= rows["loss"]) & (rows["loss"] <= pred.hi)
+    return rows.assign(pred=rows["predicted"], pred_lo=pred.lo, pred_hi=pred.hi, covered=covered)
 
 
 def _error_rows(held: pd.DataFrame, predicted: FloatArray) -> pd.DataFrame:

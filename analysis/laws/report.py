@@ -179,7 +179,15 @@ def _holdout_json(hold: HoldoutResult | None) -> dict[str, Any] | None:
             "params": hold.fit.params, "mean_rel_err": hold.mean_rel_err,
             "max_rel_err": hold.max_rel_err, "mean_abs_log_err": hold.mean_abs_log_err,
             "max_abs_log_err": hold.max_abs_log_err, "mean_rel_log_err": hold.mean_rel_log_err,
-            "max_rel_log_err": hold.max_rel_log_err, "rows": hold.rows.to_dict("records")}
+            "max_rel_log_err": hold.max_rel_log_err, "rows": hold.rows.to_dict("records"),
+            "coverage": float(hold.rows["covered"].mean()) if "covered" in hold.rows else None}
+
+
+#: The known bias of Approach 2, stated wherever its exponents are shown.
+APPROACH2_BIAS = ("Approach 2 bias: at fixed C the loss profile in ln N is not a parabola (it is "
+                  "asymmetric), so the parabola's vertex is biased whenever the sizes of a budget sit "
+                  "asymmetrically around the true optimum or span a wide range; a grid centred on the "
+                  "expected N_opt (plan isoflop) limits it. Approach 3 has no such bias but depends on the form.")
 
 
 def _compute_optimal_json(report: ScalingReport) -> dict[str, Any] | None:
@@ -198,7 +206,7 @@ def _compute_optimal_json(report: ScalingReport) -> dict[str, Any] | None:
             "a": iso.n_opt.exponent, "a_interval": iso.n_opt.exponent_interval,
             "b": iso.d_opt.exponent, "b_interval": iso.d_opt.exponent_interval,
             "num_groups_skipped": iso.num_groups_skipped,
-            "minima": iso.minima.to_dict("records")},
+            "minima": iso.minima.to_dict("records"), "bias": APPROACH2_BIAS},
         "isoflop_note": report.isoflop_note,
     }
 

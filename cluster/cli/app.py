@@ -10,6 +10,7 @@ import typer
 from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_or_default
 from cluster.cli.effects import effect
 from cluster.cli.fit import fit_app
+from cluster.cli.plan import plan_app
 from cluster.cli import jobs as jobs_cli
 from cluster.cli.phase import phase
 from cluster.cli.sweepfile import load_or_exit
@@ -19,6 +20,7 @@ from configs import ConfigError, SweepConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scaling studies of decoder-only LMs.")
 app.add_typer(fit_app, name="fit")
+app.add_typer(plan_app, name="plan")
 fit_app.command("effect")(effect)
 
 console = make_console()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -116,13 +117,32 @@ def fit_scaling(
         raise typer.BadParameter(f"--form {form!r} must be chinchilla or kaplan")
     convention, spec = _convention(flops_convention), _holdout_spec(holdout, holdout_largest)
     with exit_on_input_error():
-        _fit_scaling(experiment, csv, "kaplan" if form == "kaplan" else "chinchilla", bootstrap, spec, convention,
-                     json_out, out, loss_metric, seed, tracking_uri_or_default(tracking_uri, workdir))
+        _fit_scaling(ScalingRequest(experiment, csv, "kaplan" if form == "kaplan" else "chinchilla", bootstrap, spec,
+                                    convention, json_out, out, loss_metric, seed,
+                                    tracking_uri_or_default(tracking_uri, workdir)))
 
 
-def _fit_scaling(experiment: str | None, csv: Path | None, form: Literal["chinchilla", "kaplan"], bootstrap: int,
-                 spec: HoldoutSpec, convention: Literal["scalinglab", "6nd"], json_out: Path | None, out: Path,
-                 loss_metric: str, seed: int, uri: str) -> None:
+@dataclass(frozen=True)
+class ScalingRequest:
+    """What `fit scaling` was asked, validated by the command (one object, not 11 positionals)."""
+
+    experiment: str | None
+    csv: Path | None
+    form: Literal["chinchilla", "kaplan"]
+    bootstrap: int
+    spec: HoldoutSpec
+    convention: Literal["scalinglab", "6nd"]
+    json_out: Path | None
+    out: Path
+    loss_metric: str
+    seed: int
+    uri: str
+
+
+def _fit_scaling(req: ScalingRequest) -> None:
+    experiment, csv, form, bootstrap, spec = req.experiment, req.csv, req.form, req.bootstrap, req.spec
+    convention, json_out, out, loss_metric, seed, uri = (req.convention, req.json_out, req.out, req.loss_metric,
+                                                         req.seed, req.uri)
     from analysis.laws.points import points_from_experiment, read_points_csv
     from analysis.laws.report import fit_scaling_table, to_json_dict, write_scaling_outputs
 
@@ -132,6 +152,7 @@ def _fit_scaling(experiment: str | None, csv: Path | None, form: Literal["chinch
     else:
         points = points_from_experiment(uri, str(experiment), loss_metric)
         table, floor, run_ids, left_out = points.table, points.entropy_floor, points.run_ids, points.num_left_out
+    _warn_under_tuned(table)
     report = fit_scaling_table(table, form=form, num_bootstrap=bootstrap, holdout=spec, seed=seed,
                                convention=convention)
     summary = to_json_dict(report)
@@ -159,6 +180,15 @@ def _fit_scaling(experiment: str | None, csv: Path | None, form: Literal["chinch
         console.print(f"wrote {path}")
 
 
+def _warn_under_tuned(table: Any) -> None:
+    from analysis.laws.lr_edges import under_tuned_rungs
+
+    for rung in under_tuned_rungs(table):
+        console.print(f"[yellow]warning[/yellow]: under-tuned rung N = {rung['N']:.4g}: its best lr "
+                      f"{rung['best_lr']:.3g} is the {rung['edge']} edge of its arms "
+                      f"[{rung['lr_min']:.3g}, {rung['lr_max']:.3g}]; widen the lr arms there")
+
+
 def _print_scaling(summary: dict[str, Any]) -> None:
     level = (summary.get("intervals") or {}).get("level", 0.95)
     print_table(console, f"{summary['form']} fit ({summary['num_points']} points; {level:.0%} bootstrap intervals)",
@@ -184,6 +214,63 @@ def _print_scaling(summary: dict[str, Any]) -> None:
         console.print(f"compute-optimal allocation assumes C = k·N·D, k = {flops['flops_per_param_token']:.4g} "
                       f"({flops['convention']} convention; runs span k {flops['k_min']:.4g}..{flops['k_max']:.4g})")
         print_table(console, "compute-optimal allocation", co["table"])
+        _print_approach2(co)
+
+
+def _print_approach2(co: dict[str, Any]) -> None:
+    iso = co.get("isoflop")
+    if not iso:
+        if co.get("isoflop_note"):
+            console.print(f"Approach 2: {co['isoflop_note']}")
+        return
+    console.print(f"N_opt ∝ C^a: Approach 3 (law) a = {co['a']:.3f}, b = {co['b']:.3f}; Approach 2 (IsoFLOP "
+                  f"parabolas, {len(iso['minima'])} budgets) a = {iso['a']:.3f}, b = {iso['b']:.3f}")
+    console.print(f"[dim]{iso['bias']}[/dim]")
+
+
+@fit_app.command("predict")
+def fit_predict(
+    experiment: OptionalExperiment = None,
+    csv: Annotated[Path | None, typer.Option(help="CSV with columns N, D, loss (and C).")] = None,
+    n: Annotated[float | None, typer.Option("--n", help="Parameters N of the predicted run.")] = None,
+    d: Annotated[float | None, typer.Option("--d", help="Tokens D of the predicted run.")] = None,
+    c: Annotated[float | None, typer.Option("--c", help="Budget C: predict its compute-optimal (N, D) instead.")] = None,
+    rollout: Annotated[bool, typer.Option("--rollout", help="Also refit on the k smallest sizes and predict the next, for every k.")] = False,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the interval.")] = 1000,
+    level: Annotated[float, typer.Option(help="Nominal coverage of the prediction interval.")] = 0.95,
+    flops_convention: FlopsConventionOption = "scalinglab",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the prediction as JSON here.")] = None,
+    loss_metric: Annotated[str, typer.Option(help="Loss column to fit (experiment mode).")] = M.VAL_LOSS,
+    seed: int = 0,
+    tracking_uri: TrackingUri = None,
+    workdir: Workdir = Path("runs"),
+) -> None:
+    """Predicted loss of a Chinchilla fit at (N, D) or budget C, with a 95 % prediction interval."""
+    from cluster.cli import predict as P
+
+    if (experiment is None) == (csv is None):
+        raise typer.BadParameter("give exactly one of -e/--experiment or --csv")
+    if (c is None) == (n is None or d is None) or (c is not None and (n is not None or d is not None)):
+        raise typer.BadParameter("give either --n and --d, or --c (not both)")
+    with exit_on_input_error():
+        table = _points_table(experiment, csv, _convention(flops_convention), loss_metric,
+                              tracking_uri_or_default(tracking_uri, workdir))
+        summary = P.predict_summary(table, n, d, c, _convention(flops_convention), bootstrap, level, seed)
+        P.print_prediction(console, summary)
+        if rollout:
+            summary["rollout"] = P.run_rollout(console, table, min(bootstrap, 300), level, seed)
+    P.write_json(json_out, summary)
+
+
+def _points_table(experiment: str | None, csv: Path | None, convention: Literal["scalinglab", "6nd"],
+                  loss_metric: str, uri: str) -> Any:
+    from analysis.laws.flops import with_compute
+    from analysis.laws.points import points_from_experiment, read_points_csv
+
+    if csv is not None:
+        return read_points_csv(csv, convention)
+    return with_compute(points_from_experiment(uri, str(experiment), loss_metric).table, convention,
+                        f"experiment '{experiment}'")
 
 
 @fit_app.command("compare")

@@ -29,7 +29,10 @@ def test_noisy_extrapolation_reports_per_row_and_summary_errors() -> None:
     res = holdout.evaluate_holdout(table(0.01), "N", 2e8)
     rows = res.rows
     assert list(rows.columns) == ["N", "D", "C", "loss", "predicted", "rel_err",
-                                  "abs_log_err", "rel_log_err"]
+                                  "abs_log_err", "rel_log_err", "pred", "pred_lo", "pred_hi", "covered"]
+    # Prediction intervals (analysis.laws.predict) around the fit's prediction.
+    assert (rows["pred_lo"] < rows["pred"]).all() and (rows["pred"] < rows["pred_hi"]).all()
+    np.testing.assert_array_equal(rows["covered"], (rows["pred_lo"] <= rows["loss"]) & (rows["loss"] <= rows["pred_hi"]))
     expected = np.abs(rows["predicted"] - rows["loss"]) / rows["loss"]
     np.testing.assert_allclose(rows["rel_err"], expected)
     assert res.mean_rel_err == pytest.approx(expected.mean())
