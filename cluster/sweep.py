@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +236,7 @@ def _run_trials(plan: _Plan, sweep: SweepConfig, session: DriverSession, connect
         tuner = build_tuner(plan.todo, sweep, plan.target, session, max_concurrent, testing, plan.resume,
                             run_names=plan.run_names, parent_run_id=parent)
         with _sigterm_as_interrupt():
-            outcomes = outcomes_of(tuner.fit())
+            outcomes = _readable(outcomes_of(tuner.fit()), plan)
         status = "FINISHED"
         return outcomes
     except Exception:
@@ -245,6 +245,12 @@ def _run_trials(plan: _Plan, sweep: SweepConfig, session: DriverSession, connect
     finally:
         end_session_run(plan.target, parent, status)
         mark_interrupted_runs(plan.target, sweep.name)  # trials a signal stopped mid-run; Ray is still up
+
+
+def _readable(outcomes: list[TrialOutcome], plan: _Plan) -> list[TrialOutcome]:
+    """Outcomes named by the trials' readable run names instead of their Tune folder names."""
+    names = {run_name(t): plan.run_names.get(t.trial_id, run_name(t)) for t in plan.todo}
+    return [replace(o, name=names.get(o.name, o.name)) for o in outcomes]
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from cluster.sweep import SweepLaunchError, run_sweep
 from configs import metrics as M
 from configs import parse_sweep
 from configs.errors import ConfigError
+from configs.runs import trial_filter
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray]
 
@@ -133,14 +134,15 @@ def test_a_diverging_trial_is_counted_and_named_in_the_summary(tmp_path: Path) -
     assert head == "1 trials: 0 finished, 1 diverged, 0 failed, 0 killed"
     assert result.num_failed == 0  # diverged is an outcome, not a crash: Ray did not retry it
     assert len(named) == 1
-    # e.g. "  diverge-1a7c1c9c58: diverged at step 6, train loss nan, lr 984.146" (the scheduled lr)
-    found = re.fullmatch(r"  diverge-\w+: diverged at step (\d+), train loss \S+, lr (\d+(\.\d+)?)", named[0])
+    # e.g. "  diverge lr1000: diverged at step 6, train loss nan, lr 984.146" (the scheduled lr)
+    found = re.fullmatch(r"  diverge lr1000: diverged at step (\d+), train loss \S+, lr (\d+(\.\d+)?)", named[0])
     assert found is not None, named[0]
     step = int(found[1])
     assert 900 < float(found[2]) <= 1000
     assert 1 <= step < NUM_STEPS
     client = MlflowClient(tracking_uri=result.target.uri)
-    (run,) = client.search_runs([client.get_experiment_by_name(result.target.experiment).experiment_id])
+    (run,) = client.search_runs([client.get_experiment_by_name(result.target.experiment).experiment_id],
+                                trial_filter())
     assert run.info.status == "FAILED" and run.data.tags[M.TAG_OUTCOME] == "diverged"
     logged = {m.step: m.value for m in client.get_metric_history(run.info.run_id, M.TRAIN_LOSS)}
     assert step in logged  # the diverged step's (non-finite) loss is logged at that step
