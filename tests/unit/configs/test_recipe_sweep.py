@@ -26,7 +26,8 @@ def test_resolved_lr_batch_warmup_table_by_hand() -> None:
     # lr = 3e-3 · 3.9248^(-1/3) = 1.902e-3; batch = 32 · 3.9248^(2/3) = 79.6 -> 80 (multiple of 8).
     # steps = 2,048,000 tokens / (batch · 16): 4000 at batch 32, 1600 at batch 80; warm-up 10 %.
     table = [(t.num_params, t.optim.lr, t.train.batch_size, t.train.num_steps, t.optim.warmup_steps) for t in trials]
-    assert table == [(12768, pytest.approx(3e-3), 32, 4000, 400), (50112, pytest.approx(1.902e-3, rel=1e-3), 80, 1600, 160)]
+    assert table == [(12768, pytest.approx(3e-3), 32, 4000, 400),
+                     (50112, pytest.approx(1.902e-3, rel=1e-3), 80, 1600, 160)]
 
 
 @pytest.mark.parametrize(
@@ -81,5 +82,6 @@ def test_a_bad_recipe_is_a_config_error_naming_the_field(recipe: dict[str, Any],
 
 
 def test_a_resolved_batch_that_an_explicit_micro_batch_does_not_divide_names_the_grid_point() -> None:
-    with pytest.raises(ConfigError, match=r"(?s)grid point .*batch_size \(32\) must be a multiple of train.micro_batch_size \(3\)"):
+    rule = r"(?s)grid point .*batch_size \(32\) must be a multiple of train.micro_batch_size \(3\)"
+    with pytest.raises(ConfigError, match=rule):
         _sweep(RECIPE, base={"train": {"micro_batch_size": 3}}).trials()
