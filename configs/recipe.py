@@ -57,8 +57,11 @@ class RecipeConfig(FrozenModel):
 
     def fill(self, tree: dict[str, Any]) -> dict[str, Any]:
         """A grid point's raw tree with lr, batch and warm-up resolved from its N where it leaves them unset."""
-        try:  # an invalid model is reported by the trial's own validation, naming the grid point
-            model = ModelConfig.model_validate(tree.get("model", {}))
+        sections = [tree.get(k, {}) for k in ("model", "optim", "train")]
+        if not all(isinstance(section, dict) for section in sections):
+            return tree  # a malformed section is reported by the trial's own validation, naming the point
+        try:
+            model = ModelConfig.model_validate(sections[0])
         except ValidationError:
             return tree
         n = metrics.num_params(model.n_layer, model.d_model, model.d_ff)

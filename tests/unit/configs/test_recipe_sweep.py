@@ -85,3 +85,8 @@ def test_a_resolved_batch_that_an_explicit_micro_batch_does_not_divide_names_the
     rule = r"(?s)grid point .*batch_size \(32\) must be a multiple of train.micro_batch_size \(3\)"
     with pytest.raises(ConfigError, match=rule):
         _sweep(RECIPE, base={"train": {"micro_batch_size": 3}}).trials()
+
+
+def test_a_malformed_section_is_reported_by_the_trial_validation_not_the_recipe() -> None:
+    with pytest.raises(ConfigError, match=r"(?s)base\.optim.*valid dictionary"):
+        _sweep(RECIPE, base={"optim": "fast"}).trials()
