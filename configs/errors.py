@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import typing
 
 from pydantic import BaseModel, ValidationError
 
@@ -34,7 +35,9 @@ def _fields_at(model: type[BaseModel] | None, loc: tuple[str | int, ...]) -> lis
         if model is None or not isinstance(part, str) or part not in model.model_fields:
             return []
         annotation = model.model_fields[part].annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        # `X | None` (an optional section such as a sweep's recipe) suggests X's fields
+        candidates = (annotation, *typing.get_args(annotation))
+        model = next((a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)), None)
     return list(model.model_fields) if model else []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -52,12 +53,18 @@ def resolved_base(base: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
+# Fills a grid point's raw tree before validation (a sweep's `recipe:`, configs/recipe.py).
+Prepare = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 def expand_grid(
-    sweep_name: str, base: dict[str, Any], grids: list[dict[str, list[Any]]], seeds: list[int]
+    sweep_name: str, base: dict[str, Any], grids: list[dict[str, list[Any]]], seeds: list[int],
+    prepare: Prepare | None = None,
 ) -> list[TrialConfig]:
     """Product of grid values (in YAML order) × seeds → validated `TrialConfig`s.
 
-    A list of grids expands to the concatenation of each product, in list order.
+    A list of grids expands to the concatenation of each product, in list order. `prepare`,
+    when given, rewrites each point's raw tree (base + grid values) just before validation.
 
     Raises:
         ConfigError: an empty value list, an unknown path, or a grid point whose resolved
@@ -66,13 +73,13 @@ def expand_grid(
     resolved = resolved_base(base)
     trials: list[TrialConfig] = []
     for grid in grids:
-        trials += _expand_one(grid, resolved, sweep_name, seeds)
+        trials += _expand_one(grid, resolved, sweep_name, seeds, prepare)
     _check_unique(trials)
     return trials
 
 
 def _expand_one(
-    grid: dict[str, list[Any]], base: dict[str, Any], sweep_name: str, seeds: list[int]
+    grid: dict[str, list[Any]], base: dict[str, Any], sweep_name: str, seeds: list[int], prepare: Prepare | None
 ) -> list[TrialConfig]:
     for path, values in grid.items():
         check_grid_path(path)
@@ -87,6 +94,7 @@ def _expand_one(
             for path, value in zip(paths, combo):
                 _set_path(tree, path, value)
             tree.update(sweep=sweep_name, seed=seed)
+            tree = prepare(tree) if prepare else tree
             trials.append(_validate_point(tree, dict(zip(paths, combo))))
     return trials
 

@@ -6,15 +6,20 @@ batch ∝ N^(2/3), are the exponents issue 19 attributes to OLMo-core's ladder c
 (not checked against its source here). `lr_check` adds arms at lr · 2^±1 at the smallest
 and largest size of a sweep, so a fit can tell whether a rung's best lr is at an edge.
 
-Not yet wired into `SweepConfig` (a `recipe:` key): `resolve` is the table `validate` would
-show.
+A sweep's `recipe:` key (configs/sweep.py) applies it: `fill` sets each grid point's
+optim.lr, train.batch_size and optim.warmup_steps from its N unless base or the grid gives
+them (explicit values win), and `lr_arms` adds the lr_check trials.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
 
+from pydantic import Field, ValidationError
+
+from configs import metrics
 from configs.base import FrozenModel
+from configs.schema import ModelConfig, TrainConfig, TrialConfig
 
 
 class RecipeConfig(FrozenModel):
@@ -49,3 +54,42 @@ class RecipeConfig(FrozenModel):
             if self.lr_check and n in (min(sizes), max(sizes)):
                 rows += [{**row, "lr": lr * factor, "arm": arm} for arm, factor in (("lr/2", 0.5), ("lr*2", 2.0))]
         return rows
+
+    def fill(self, tree: dict[str, Any]) -> dict[str, Any]:
+        """A grid point's raw tree with lr, batch and warm-up resolved from its N where it leaves them unset."""
+        sections = [tree.get(k, {}) for k in ("model", "optim", "train")]
+        if not all(isinstance(section, dict) for section in sections):
+            return tree  # a malformed section is reported by the trial's own validation, naming the point
+        try:
+            model = ModelConfig.model_validate(sections[0])
+        except ValidationError:
+            return tree
+        n = metrics.num_params(model.n_layer, model.d_model, model.d_ff)
+        optim, train = dict(tree.get("optim", {})), dict(tree.get("train", {}))
+        optim.setdefault("lr", self.lr(n))
+        train.setdefault("batch_size", self.batch(n))
+        # Steps after the batch is known: a token budget gives fewer steps at a larger batch.
+        steps = TrialConfig._steps_from_token_budget({**tree, "train": train})["train"].get(
+            "num_steps", TrainConfig.model_fields["num_steps"].default)
+        optim.setdefault("warmup_steps", int(self.warmup_fraction * int(steps)))
+        return {**tree, "optim": optim, "train": train}
+
+    def lr_arms(self, trials: list[TrialConfig]) -> list[TrialConfig]:
+        """With lr_check, lr/2 and 2·lr copies of every trial at the smallest and largest N.
+
+        An arm that is already a trial of the sweep (an explicit lr grid) is not added twice.
+        """
+        if not self.lr_check or not trials:
+            return []
+        sizes = [t.num_params for t in trials]
+        seen = {t.trial_id for t in trials}
+        arms = []
+        for trial in (t for t in trials if t.num_params in (min(sizes), max(sizes))):
+            for factor in (0.5, 2.0):
+                raw = trial.model_dump()  # carries num_steps, so only the lr changes
+                raw["optim"]["lr"] *= factor
+                arm = TrialConfig.model_validate(raw)
+                if arm.trial_id not in seen:
+                    seen.add(arm.trial_id)
+                    arms.append(arm)
+        return arms

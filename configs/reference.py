@@ -11,6 +11,7 @@ from pydantic_core import PydanticUndefined
 
 from configs.data import DataConfig, DomainConfig, TokenizerConfig
 from configs.eval import EvalConfig
+from configs.recipe import RecipeConfig
 from configs.schema import (
     InitConfig,
     ModelConfig,
@@ -31,8 +32,9 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("eval (probes)", EvalConfig),
     ("resources", ResourcesConfig),
     ("tracking", TrackingConfig),
+    ("recipe (optional)", RecipeConfig),
 )
-NESTED = {"resources", "tracking"}  # SweepConfig fields documented in their own table
+NESTED = {"resources", "tracking", "recipe"}  # SweepConfig fields documented in their own table
 
 
 def _default(field: FieldInfo) -> str:

@@ -9,6 +9,7 @@ from pydantic import Field
 from configs.base import FrozenModel
 from configs.errors import ConfigError
 from configs.grid import expand_grid
+from configs.recipe import RecipeConfig
 from configs.schema import TrialConfig
 
 
@@ -52,6 +53,9 @@ class SweepConfig(FrozenModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds per grid point.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    recipe: RecipeConfig | None = Field(
+        None, description="lr, batch and warm-up from each trial's N (configs/recipe.py); base or grid values win."
+    )
 
     @property
     def grids(self) -> list[dict[str, list[Any]]]:
@@ -74,8 +78,13 @@ class SweepConfig(FrozenModel):
         Raises:
             ConfigError: a grid point is invalid, or a trial's batch does not split over
                 `resources.workers_per_trial` workers.
+
+        With a `recipe:`, each point's unset lr / batch / warm-up come from its N, and
+        `recipe.lr_check` appends lr/2 and 2·lr arms at the smallest and largest N.
         """
-        trials = expand_grid(self.name, self.base, self.grids, self.seeds)
+        prepare = self.recipe.fill if self.recipe else None
+        trials = expand_grid(self.name, self.base, self.grids, self.seeds, prepare)
+        trials += self.recipe.lr_arms(trials) if self.recipe else []
         for trial in trials:
             check_splits_over_workers(trial, self.resources.workers_per_trial)
         return trials

@@ -37,7 +37,10 @@ def validate(sweep_file: str) -> None:
     sweep = load_or_exit(sweep_file)
     keys = _display_keys(sweep)
     rows = [{"trial_id": t.trial_id, **{k: t.flat_params()[k] for k in keys},
-             "seed": t.seed, "N": t.num_params, "D": t.num_tokens, "C": f"{t.compute_flops:.3g}"}
+             "seed": t.seed, "N": t.num_params, "D": t.num_tokens, "C": f"{t.compute_flops:.3g}",
+             # with a recipe, the lr / batch / warm-up it resolved (or the explicit values that won)
+             **({"lr": f"{t.optim.lr:.3g}", "batch": t.train.batch_size, "warmup": t.optim.warmup_steps}
+                if sweep.recipe else {})}
             for t in sweep.trials()]
     print_table(console, f"{sweep.name}: {len(rows)} trials", rows)
 

@@ -34,6 +34,8 @@ def plan_isoflop_cmd(
     max_heads: Annotated[int, typer.Option(help="Widest shape: max_heads heads.")] = 16,
     from_fit: Annotated[Path | None, typer.Option(help="fit scaling --json output: place N_opt by its law.")] = None,
     name: Annotated[str | None, typer.Option(help="Sweep name (default: the output file's stem).")] = None,
+    recipe: Annotated[Path | None, typer.Option(
+        help="YAML of recipe fields (configs/recipe.py): lr and warm-up per N; the batch stays the base's.")] = None,
 ) -> None:
     """Plan an IsoFLOP sweep: per budget, shapes log-spaced around the expected N_opt, D = C / (C per token)."""
     import yaml
@@ -60,8 +62,29 @@ def plan_isoflop_cmd(
                            "base": {k_: v for k_, v in sweep.base.items() if k_ != "model"},
                            "grid": plan_grid(rows), "seeds": list(sweep.seeds),
                            "resources": sweep.resources.model_dump(exclude_defaults=True)}
+    if recipe is not None:
+        _apply_recipe(doc, recipe)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(doc, sort_keys=False))
     print_table(console, f"IsoFLOP plan ({len(rows)} trials)",
                 [{k_: (f"{v:.4g}" if isinstance(v, float) else v) for k_, v in r.items()} for r in rows])
     console.print(f"wrote {out}")
+
+
+def _apply_recipe(doc: dict[str, Any], recipe: Path) -> None:
+    """Put `recipe` in the plan and drop the base's lr and warm-up so it resolves them per N.
+
+    The base's train.batch_size stays explicit (so wins over the recipe's batch): the planned
+    steps, D and C are computed at that batch.
+    """
+    from configs.recipe import RecipeConfig
+    from configs.yaml_io import read_yaml
+
+    try:
+        fields = RecipeConfig.model_validate(read_yaml(recipe)).model_dump()
+    except (ValueError, OSError) as err:  # a ConfigError from read_yaml, pydantic's ValidationError
+        console.print(f"[red]config error[/red]: --recipe {recipe}: {err}")
+        raise typer.Exit(2) from None
+    optim = {k: v for k, v in doc["base"].get("optim", {}).items() if k not in ("lr", "warmup_steps")}
+    doc["base"] = {**doc["base"], "optim": optim}
+    doc["recipe"] = fields
