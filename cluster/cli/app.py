@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from cluster.cli.datascan import check_data_or_exit
 from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_or_default
 from cluster.cli.effects import effect
 from cluster.cli.fit import fit_app
@@ -39,13 +40,15 @@ def _display_keys(sweep: SweepConfig) -> list[str]:
 
 @app.command()
 def validate(sweep_file: str) -> None:
-    """Validate a sweep and list its trials, without starting anything."""
+    """Validate a sweep, list its trials and scan its text domains (files read and skipped, documents,
+    train / test split), without starting anything."""
     sweep = load_or_exit(sweep_file)
     keys = _display_keys(sweep)
     rows = [{"trial_id": t.trial_id, **{k: t.flat_params()[k] for k in keys},
              "seed": t.seed, "N": t.num_params, "D": t.num_tokens, "C": f"{t.compute_flops:.3g}"}
             for t in sweep.trials()]
     print_table(console, f"{sweep.name}: {len(rows)} trials", rows)
+    check_data_or_exit(console, sweep, show=True)
 
 
 @app.command()
@@ -59,6 +62,7 @@ def run(
 ) -> None:
     """Run a sweep on Ray Tune and print the results table."""
     sweep = load_or_exit(sweep_file)  # before Ray, MLflow or torch load: a bad config fails in < 1 s
+    check_data_or_exit(console, sweep, show=False)  # a domain too small fails here: no store, no locks
     from cluster.sweep import SweepLaunchError, run_sweep
 
     try:
