@@ -40,8 +40,11 @@ def _display_keys(sweep: SweepConfig) -> list[str]:
 
 @app.command()
 def validate(sweep_file: str) -> None:
-    """Validate a sweep, list its trials and scan its text domains (files read and skipped, documents,
-    train / test split), without starting anything."""
+    """Validate a sweep, list its trials and scan its text data, without starting anything.
+
+    The scan shows per text domain the files read and skipped (binary, not decodable, empty),
+    documents after dedup and the train / test split, and refuses a domain too small.
+    """
     sweep = load_or_exit(sweep_file)
     keys = _display_keys(sweep)
     rows = [{"trial_id": t.trial_id, **{k: t.flat_params()[k] for k in keys},
@@ -87,8 +90,11 @@ def resume(
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
 ) -> None:
-    """Continue a sweep whose driver died: finished trials are skipped, the rest resume from
-    their newest checkpoints (the same as running `scalinglab run` again)."""
+    """Continue a sweep whose driver died.
+
+    Finished trials are skipped and the rest resume from their newest checkpoints: the same as
+    running `scalinglab run` again.
+    """
     run(sweep_file, address=address, tracking_uri=tracking_uri, max_concurrent=None, num_cpus=None, workdir=workdir)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperOption
 
 from cluster.workdir import default_tracking_uri
 
@@ -22,3 +24,13 @@ Strict = Annotated[bool, typer.Option(
 def tracking_uri_or_default(tracking_uri: str | None, workdir: Path) -> str:
     """The given URI, else the workdir's sqlite store."""
     return tracking_uri or default_tracking_uri(workdir)
+
+
+def _flags_without_type(self: TyperOption, ctx: click.Context) -> str | None:
+    return None if self.is_flag else _typed(self, ctx)
+
+
+# Typer 0.29 prints `<bool>` beside every flag (--help, --strict), which takes no value; the
+# type column stays for options that do. Typer has no setting for it, so flags opt out here.
+_typed = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flags_without_type  # type: ignore[method-assign]
