@@ -22,7 +22,19 @@ Strict = Annotated[bool, typer.Option(
 
 
 def tracking_uri_or_default(tracking_uri: str | None, workdir: Path) -> str:
-    """The given URI, else the workdir's sqlite store."""
+    """The given URI, else the workdir's sqlite store; a server that does not answer exits 1 at once.
+
+    MLflow's client retries a refused connection for minutes (250 s measured, bench/cli_latency.py);
+    one health request fails in milliseconds when the port refuses, or after its short timeout.
+    """
+    if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+        from cluster.preflight import TrackingUnavailable, check_tracking_uri
+
+        try:
+            check_tracking_uri(tracking_uri)
+        except TrackingUnavailable as err:
+            typer.echo(f"cannot read: {err}", err=True)
+            raise typer.Exit(1) from None
     return tracking_uri or default_tracking_uri(workdir)
 
 

@@ -26,3 +26,9 @@ def test_command_list_summaries_end_their_sentence() -> None:
                  len(line.split()) > 2}
     assert "Continue a sweep whose driver died." in summaries["resume"]
     assert "without starting anything." in summaries["validate"]
+
+
+def test_a_refused_tracking_uri_is_reported_at_once() -> None:
+    result = runner.invoke(app, ["results", "-e", "x", "--tracking-uri", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "http://127.0.0.1:9 refused the connection" in result.output
