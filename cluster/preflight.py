@@ -46,7 +46,8 @@ def _check_server(uri: str, timeout_s: float) -> None:
         problem = f"answered HTTP {err.code} on /health"
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        problem = f"did not answer within {timeout_s:g} s ({reason})"
+        refused = isinstance(reason, ConnectionRefusedError)  # nothing listens: said at once, no wait
+        problem = f"refused the connection ({reason})" if refused else f"did not answer within {timeout_s:g} s ({reason})"
     raise TrackingUnavailable(
         f"MLflow tracking server {uri} {problem}; start one with `scalinglab server --host 0.0.0.0 "
         f"--port <port>` on a machine every node can reach, or drop --tracking-uri to log to local sqlite"

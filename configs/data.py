@@ -12,13 +12,14 @@ checked when the corpus is built, before any trial starts (`prepare_text_data`).
 
 from __future__ import annotations
 
+import codecs
 import glob
 import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from configs.base import FrozenModel
 
@@ -102,6 +103,34 @@ class DomainConfig(FrozenModel):
     max_bytes: int | None = Field(
         None, ge=1, description="Cap on this domain's training text in bytes (documents in split order); null = all."
     )
+    encoding: str = Field(
+        "utf-8", min_length=1,
+        description="Folder / glob / text-file sources: the files' text encoding (e.g. `latin-1`); files it "
+                    "cannot decode are skipped and counted by `validate`.",
+    )
+    errors: Literal["strict", "replace", "ignore"] = Field(
+        "strict", description="Folder / glob / text-file sources: undecodable bytes skip the file (`strict`), "
+                              "become U+FFFD (`replace`) or are dropped (`ignore`).",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            return codecs.lookup(encoding).name
+        except LookupError:
+            raise ValueError(f"unknown text encoding '{encoding}'; use a Python codec name such as utf-8 or latin-1") from None
+
+    @model_serializer(mode="wrap")
+    def _omit_default_decoding(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # `domains` is trial identity (configs/identity.py): leaving the decoding out at its
+        # defaults keeps every existing trial's hash; a non-default one changes the tokens, so it
+        # enters the hash.
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("encoding") == "utf-8" and dumped.get("errors") == "strict":
+            dumped.pop("encoding")
+            dumped.pop("errors")
+        return dumped
 
     @field_validator("source")
     @classmethod

@@ -76,7 +76,10 @@ def parse_sweep(raw: Any, source: str = "<dict>") -> SweepConfig:
     except ValidationError as err:
         raise ConfigError(f"{source}: " + format_validation_error(err, model=SweepConfig)) from None
     _check_base_keys(sweep, source)
-    sweep.trials()  # validates every grid point now, before anything launches
+    try:
+        sweep.trials()  # validates every grid point now, before anything launches
+    except ConfigError as err:  # grid and cross-field errors name the file too
+        raise err if str(err).startswith(source) else ConfigError(f"{source}: {err}") from None
     return sweep
 
 

@@ -44,9 +44,21 @@ def parse_yaml(text: str, source: str = "<string>") -> Any:
     try:
         return loader.get_single_data()
     except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML: {err}") from None
+        raise ConfigError(_one_line(err, source)) from None
     finally:
         loader.dispose()
+
+
+def _one_line(err: yaml.YAMLError, source: str) -> str:
+    """PyYAML's multi-line report as `file:line:col: problem (context at line L); fix`."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and context_mark is not None:
+        problem += f" ({context} opened at line {context_mark.line + 1})"
+    return (f"{where}: not valid YAML: {problem}; check the indentation, brackets and quotes there "
+            "(a value holding ': ' or ' #' needs quotes)")
 
 
 def read_yaml(path: Path) -> Any:

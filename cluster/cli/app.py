@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from cluster.cli.datascan import check_data_or_exit
 from cluster.cli.options import Experiment, TrackingUri, Workdir, tracking_uri_or_default
 from cluster.cli.effects import effect
 from cluster.cli.fit import fit_app
@@ -33,7 +34,11 @@ def _display_keys(sweep: SweepConfig) -> list[str]:
 
 @app.command()
 def validate(sweep_file: str) -> None:
-    """Validate a sweep and list its trials, without starting anything."""
+    """Validate a sweep, list its trials and scan its text data, without starting anything.
+
+    The scan shows per text domain the files read and skipped (binary, not decodable, empty),
+    documents after dedup and the train / test split, and refuses a domain too small.
+    """
     sweep = load_or_exit(sweep_file)
     keys = _display_keys(sweep)
     rows = [{"trial_id": t.trial_id, **{k: t.flat_params()[k] for k in keys},
@@ -43,6 +48,7 @@ def validate(sweep_file: str) -> None:
                 if sweep.recipe else {})}
             for t in sweep.trials()]
     print_table(console, f"{sweep.name}: {len(rows)} trials", rows)
+    check_data_or_exit(console, sweep, show=True)
 
 
 @app.command()
@@ -56,6 +62,7 @@ def run(
 ) -> None:
     """Run a sweep on Ray Tune and print the results table."""
     sweep = load_or_exit(sweep_file)  # before Ray, MLflow or torch load: a bad config fails in < 1 s
+    check_data_or_exit(console, sweep, show=False)  # a domain too small fails here: no store, no locks
     from cluster.sweep import SweepLaunchError, run_sweep
 
     try:
@@ -83,8 +90,11 @@ def resume(
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
 ) -> None:
-    """Continue a sweep whose driver died: finished trials are skipped, the rest resume from
-    their newest checkpoints (the same as running `scalinglab run` again)."""
+    """Continue a sweep whose driver died.
+
+    Finished trials are skipped and the rest resume from their newest checkpoints: the same as
+    running `scalinglab run` again.
+    """
     run(sweep_file, address=address, tracking_uri=tracking_uri, max_concurrent=None, num_cpus=None, workdir=workdir)
 
 

@@ -90,13 +90,35 @@ def fingerprint(domain: DomainConfig) -> dict[str, Any]:
                                 "inputs_sha256": digest.hexdigest()}
     if domain.kind == "builtin":  # the interpreter and the extractor decide what comes out
         identity.update(python=python_version(), extractor=EXTRACTOR_VERSION, source=domain.source)
+    if domain.encoding != "utf-8" or domain.errors != "strict":  # decides which files become which text
+        identity.update(encoding=domain.encoding, errors=domain.errors)
     if domain.kind in ("records", "hf"):
         identity.update(text_field=domain.text_field, split=domain.split if domain.kind == "hf" else None)
     return identity
 
 
+@dataclass(frozen=True)
+class ReadReport:
+    """A domain's raw documents and what happened to its input files."""
+
+    documents: list[Document]
+    num_files: int
+    num_binary: int = 0
+    num_undecodable: int = 0
+
+
 def read_documents(domain: DomainConfig) -> tuple[list[Document], int]:
     """The domain's raw documents in deterministic order, and how many input files were read.
+
+    Raises:
+        ConfigError: as `read_domain`.
+    """
+    report = read_domain(domain)
+    return report.documents, report.num_files
+
+
+def read_domain(domain: DomainConfig) -> ReadReport:
+    """The domain's raw documents, with how many input files were skipped as binary or undecodable.
 
     Raises:
         ConfigError: a record without a text field, a missing `datasets` package, or a hub
@@ -106,23 +128,40 @@ def read_documents(domain: DomainConfig) -> tuple[list[Document], int]:
     if kind == "builtin":
         inputs = builtin_inputs(domain.source.removeprefix(BUILTIN_PREFIX))
         name = domain.source.removeprefix(BUILTIN_PREFIX)
-        return [Document(k, t) for k, t in builtin_texts(name, inputs)], len(inputs)
+        return ReadReport([Document(k, t) for k, t in builtin_texts(name, inputs)], len(inputs))
     if kind == "hf":
-        return list(_hf_documents(domain)), 1
+        return ReadReport(list(_hf_documents(domain)), 1)
     if kind == "records":
         reader = _parquet_documents if domain.source.endswith(".parquet") else _jsonl_documents
-        return list(reader(Path(domain.source), domain.text_field)), 1
+        return ReadReport(list(reader(Path(domain.source), domain.text_field)), 1)
     files = input_files(domain)
-    return [Document(key, text) for key, path in files if (text := _read_text(path)) is not None], len(files)
+    documents, binary, undecodable = [], 0, 0
+    for key, path in files:
+        text = _read_text(path, domain.encoding, domain.errors)
+        if isinstance(text, str):
+            documents.append(Document(key, text))
+        elif text is _BINARY:
+            binary += 1
+        else:
+            undecodable += 1
+    return ReadReport(documents, len(files), binary, undecodable)
 
 
-def _read_text(path: Path) -> str | None:
-    """A file's text if it is UTF-8 and not binary (no NUL byte), else None."""
+_BINARY, _UNDECODABLE = object(), object()
+
+
+def _read_text(path: Path, encoding: str, errors: str) -> str | object:
+    """A file's text; `_BINARY` if it holds a NUL byte, `_UNDECODABLE` if `encoding` cannot read it."""
     try:
         data = path.read_bytes()
-        return None if b"\0" in data else data.decode("utf-8")
-    except (UnicodeDecodeError, OSError):
-        return None
+    except OSError:
+        return _UNDECODABLE
+    if b"\0" in data:
+        return _BINARY
+    try:
+        return data.decode(encoding, errors)
+    except UnicodeDecodeError:
+        return _UNDECODABLE
 
 
 def _record_text(record: Any, field: str, where: str) -> str:

@@ -202,7 +202,7 @@ def prepare_sweep_text_data(datas: Iterable[DataConfig]) -> list[TextCacheInfo]:
 
 # DataConfig fields the cache key depends on (plus the cache folder it lives in); not weights.
 _KEY_FIELDS: dict[str, Any] = {
-    "domains": {"__all__": {"name", "source", "text_field", "split", "max_bytes"}},
+    "domains": {"__all__": {"name", "source", "text_field", "split", "max_bytes", "encoding", "errors"}},
     "tokenizer": True, "num_test_tokens": True, "split_seed": True, "cache_dir": True,
 }
 

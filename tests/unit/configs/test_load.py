@@ -121,7 +121,7 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 
 def test_not_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, "name: [unclosed\n")
-    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: not valid YAML"):
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}:2:1: not valid YAML"):
         load_sweep(path)
 
 
