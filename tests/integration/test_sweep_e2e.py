@@ -134,8 +134,8 @@ def test_a_diverging_trial_is_counted_and_named_in_the_summary(tmp_path: Path) -
     assert head == "1 trials: 0 finished, 1 diverged, 0 failed, 0 killed"
     assert result.num_failed == 0  # diverged is an outcome, not a crash: Ray did not retry it
     assert len(named) == 1
-    # e.g. "  diverge lr1000: diverged at step 6, train loss nan, lr 984.146" (the scheduled lr)
-    found = re.fullmatch(r"  diverge lr1000: diverged at step (\d+), train loss \S+, lr (\d+(\.\d+)?)", named[0])
+    # e.g. "  diverge: diverged at step 6, train loss nan, lr 984.146" (the scheduled lr)
+    found = re.fullmatch(r"  diverge: diverged at step (\d+), train loss \S+, lr (\d+(\.\d+)?)", named[0])
     assert found is not None, named[0]
     step = int(found[1])
     assert 900 < float(found[2]) <= 1000
