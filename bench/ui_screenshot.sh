@@ -4,7 +4,7 @@
 #   bench/ui_screenshot.sh WORKDIR [OUT.png] [PORT]
 #
 # WORKDIR is a sweep's workdir (its sqlite store). Starts `scalinglab ui` on PORT, waits for it,
-# opens the URL it prints (#/experiments/<id>) in headless Chromium (Debian: apt-get install -y
+# opens the URL it prints (#/experiments/<id>/runs) in headless Chromium (Debian: apt-get install -y
 # chromium), writes OUT.png, stops the UI. Last line: `ui_screenshot: <path>`.
 set -euo pipefail
 workdir=${1:?usage: bench/ui_screenshot.sh WORKDIR [OUT.png] [PORT]}
@@ -18,7 +18,7 @@ for _ in $(seq 120); do
   curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
   sleep 1
 done
-url=$(grep -o 'http://127.0.0.1:[0-9]*/#/experiments/[0-9]*' "$log" | head -1)
+url=$(grep -o 'http://127.0.0.1:[0-9]*/#/experiments/[0-9]*/runs' "$log" | head -1)
 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1600,1000 \
   --virtual-time-budget=15000 --screenshot="$out" "$url" >/dev/null 2>&1
 echo "ui_screenshot: $out ($url)"
