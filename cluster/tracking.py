@@ -135,8 +135,8 @@ def end_session_run(target: TrackingTarget, run_id: str, status: RunStatus) -> N
 def ui_url(uri: str, base: str, experiment: str | None = None) -> str:
     """The MLflow UI's runs view of `experiment` (default: the newest besides "Default"), else `base`.
 
-    The UI's hash route is `#/experiments/<id>`; the runs there show as the session > trial >
-    branch tree (`mlflow.parentRunId`).
+    The UI's hash route is `#/experiments/<id>/runs` (without `/runs`, MLflow 3.17 opens its
+    GenAI overview); the runs there show as the session > trial > branch tree (`mlflow.parentRunId`).
     """
     client = MlflowClient(tracking_uri=uri)
     if experiment is not None:
@@ -147,4 +147,4 @@ def ui_url(uri: str, base: str, experiment: str | None = None) -> str:
     else:
         listed = [e for e in client.search_experiments() if e.name != "Default"]
         found = max(listed, key=lambda e: e.creation_time or 0, default=None)
-    return f"{base}/#/experiments/{found.experiment_id}" if found else base
+    return f"{base}/#/experiments/{found.experiment_id}/runs" if found else base

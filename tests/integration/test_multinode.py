@@ -18,6 +18,7 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 
 from configs import metrics as M
 from tests.integration.processes import ROOT, RayCluster, alive, mlflow_server, processes_matching, two_node_ray_cluster
+from configs.runs import trial_filter  # trial runs only: each session also has a parent run
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
 TOKEN = secrets.token_hex(32)
@@ -122,4 +123,4 @@ def finished_runs(uri: str, experiment: str) -> list:
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(experiment)
     assert found is not None
-    return client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'")
+    return client.search_runs([found.experiment_id], trial_filter(finished=True))
