@@ -236,7 +236,12 @@ class MlflowTracker:
     def _unfinished_run(self, experiment_id: str, identity: dict[str, str] | None) -> str | None:
         if not identity:
             return None
-        found = self._client.search_runs([experiment_id], runs.trial_filter(identity, finished=False))
+        # The measurement is matched here, not in the filter: a run logged before the tag existed
+        # counts for any measurement (configs/runs.py), which MLflow's filter cannot say.
+        measurement = identity.get(M.TAG_MEASUREMENT_HASH)
+        query = runs.trial_filter({k: v for k, v in identity.items() if k != M.TAG_MEASUREMENT_HASH}, finished=False)
+        found = [run for run in self._client.search_runs([experiment_id], query)
+                 if measurement is None or runs.same_measurement(run.data.tags, measurement)]
         return str(found[0].info.run_id) if found else None
 
     def _max_logged_step(self) -> int:
