@@ -1,8 +1,9 @@
 """The one place analysis reads MLflow: runs → a tidy table, and per-step histories.
 
-One row per identity: a trial rerun (or logged twice) leaves several runs of the same
-training, which a fit must count once. `load_runs` keeps the newest finished run of each
-identity and says how many runs it dropped (`DuplicateRunsWarning`; the CLIs print it).
+One row per identity and measurement: a trial rerun (or logged twice) leaves several runs of the
+same training, which a fit must count once. `load_runs` keeps the newest finished run of each
+(identity, measurement) and says how many runs it dropped (`DuplicateRunsWarning`; the CLIs
+print it). Runs of one identity that measured differently (an `eval.*` grid) are all kept.
 
 Reading never creates anything: a sqlite URI whose file does not exist is refused before
 MLflow is asked (MLflow would create an empty store and run its schema migrations), and
@@ -28,7 +29,8 @@ from configs.identity import IDENTITY_FIELDS
 from configs.runs import run_state, trial_filter
 
 # Columns every results table has, besides config columns and metric columns.
-ID_COLUMNS = ("run_id", "run_name", "status", "state", "sweep", "trial_id", "config_hash", "identity_version")
+ID_COLUMNS = ("run_id", "run_name", "status", "state", "sweep", "trial_id", "config_hash", "identity_version",
+              "measurement_hash")
 SIZE_COLUMNS = {M.NUM_PARAMS: "N", M.TOTAL_TOKENS: "D", M.TOTAL_FLOPS: "C"}
 #: MLflow's search cap per call; a sweep with more trial runs than this is not expected.
 MAX_RUNS = 50_000
@@ -136,11 +138,13 @@ def run_identity(params: dict[str, str], tags: dict[str, str], run_id: str) -> t
     (and by the step a cool-down branch left from). That holds for runs of either identity
     version, so a run logged before version 2 and its rerun that differed only in, say, eval
     settings are one identity. Other runs are keyed by their config-hash tag; a run without
-    one is an identity of its own.
+    one is an identity of its own. The key ends with the run's measurement tag (None on runs
+    logged before it), so measurement runs of one identity are not duplicates.
     """
+    measurement = tags.get(M.TAG_MEASUREMENT_HASH)
     if all(path in params for path in IDENTITY_FIELDS):
-        return ("params", *(params[path] for path in IDENTITY_FIELDS), tags.get(M.TAG_COOLDOWN_OF_STEP))
-    return ("config_hash", tags.get(M.TAG_CONFIG_HASH) or run_id)
+        return ("params", *(params[path] for path in IDENTITY_FIELDS), tags.get(M.TAG_COOLDOWN_OF_STEP), measurement)
+    return ("config_hash", tags.get(M.TAG_CONFIG_HASH) or run_id, measurement)
 
 
 def _newest_per_identity(runs: list[Any]) -> list[Any]:
@@ -183,6 +187,7 @@ def _row(run: Any) -> dict[str, object]:
         "trial_id": data.tags.get(M.TAG_TRIAL_ID),
         "config_hash": data.tags.get(M.TAG_CONFIG_HASH),
         "identity_version": data.tags.get(M.TAG_IDENTITY_VERSION, "1"),
+        "measurement_hash": data.tags.get(M.TAG_MEASUREMENT_HASH),
     }
     row.update(data.params)
     for key, column in SIZE_COLUMNS.items():
