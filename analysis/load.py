@@ -221,7 +221,9 @@ def last_finite(tracking_uri: str, run_ids: list[str], keys: list[str]) -> pd.Da
     """
     history = load_history(tracking_uri, run_ids, keys).sort_values("step", kind="stable")
     # MLflow's sqlite store keeps ±inf as ±sys.float_info.max: that counts as non-finite too
-    finite = history[pd.to_numeric(history["value"]).map(lambda v: math.isfinite(v) and abs(v) < sys.float_info.max)]
+    if history.empty:
+        return pd.DataFrame(columns=["diverged_at_step"])
+    finite = history.loc[pd.to_numeric(history["value"]).map(lambda v: math.isfinite(v) and abs(v) < sys.float_info.max)]
     values = finite.groupby(["run_id", "key"])["value"].last().unstack("key")
     bad = history.loc[~history.index.isin(finite.index)]
     steps = bad.groupby("run_id")["step"].min().combine_first(history.groupby("run_id")["step"].max())
