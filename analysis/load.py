@@ -12,6 +12,8 @@ every failure a user can cause is an `AnalysisInputError` with a one-line messag
 
 from __future__ import annotations
 
+import math
+import sys
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -211,3 +213,23 @@ def load_history(tracking_uri: str, run_ids: list[str], keys: list[str]) -> pd.D
         for m in _read(tracking_uri, client.get_metric_history, run_id, key)
     ]
     return pd.DataFrame(records, columns=["run_id", "key", "step", "value"])
+
+
+def last_finite(tracking_uri: str, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
+    """Per run (index run_id): each key's last finite value, and `diverged_at_step`.
+
+    A diverged run's latest value of a metric is the non-finite one the trainer logged at the
+    step it diverged (trainers/lifecycle.py), so MLflow's "latest" hides what it reached;
+    this reads the histories instead. `diverged_at_step` is the first step at which any of
+    `keys` was non-finite, else its last logged step (a run that diverged in its parameters
+    logs finite values at the step it stopped). Runs with no history of `keys` are absent.
+    """
+    history = load_history(tracking_uri, run_ids, keys).sort_values("step", kind="stable")
+    # MLflow's sqlite store keeps ±inf as ±sys.float_info.max: that counts as non-finite too
+    if history.empty:
+        return pd.DataFrame(columns=["diverged_at_step"])
+    finite = history.loc[pd.to_numeric(history["value"]).map(lambda v: math.isfinite(v) and abs(v) < sys.float_info.max)]
+    values = finite.groupby(["run_id", "key"])["value"].last().unstack("key")
+    bad = history.loc[~history.index.isin(finite.index)]
+    steps = bad.groupby("run_id")["step"].min().combine_first(history.groupby("run_id")["step"].max())
+    return values.join(steps.rename("diverged_at_step"), how="outer")
