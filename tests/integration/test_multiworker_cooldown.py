@@ -20,6 +20,7 @@ from cluster.launch import LaunchTesting
 from cluster.sweep import run_sweep
 from configs import metrics as M
 from configs import parse_sweep
+from configs.runs import trial_filter
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
 
@@ -41,7 +42,7 @@ def _sweep(name: str) -> dict[str, object]:
 def _runs(uri: str, experiment: str) -> tuple[dict[int, float], list[str]]:
     """The main run's train loss by step, and the statuses of the branch runs."""
     client = MlflowClient(tracking_uri=uri)
-    found = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    found = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], trial_filter())  # not the session run
     mains = [r for r in found if M.TAG_PARENT_RUN_ID not in r.data.tags]
     branches = [r.info.status for r in found if M.TAG_PARENT_RUN_ID in r.data.tags]
     assert len(mains) == 1 and mains[0].info.status == "FINISHED"
