@@ -16,6 +16,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from analysis.distortion.data import DistortionData  # noqa: E402
+from analysis.distortion.pareto import shared_groups  # noqa: E402
 from analysis.distortion.trajectories import DistortionPath, principal_components  # noqa: E402
 
 MARKERS = {"t_star": ("*", "t* = argmax φ"), "early_stop": ("o", "early stop (min val/loss)"),
@@ -191,11 +192,15 @@ def _cell_heatmap(ax: Axes, cells: pd.DataFrame, axes: list[str]) -> None:
 def plot_pareto(table: pd.DataFrame, domains: list[str], path: Path) -> Path:
     """Final vectors per compute group (2 domains, or PC1/PC2), colour = log N, front joined.
 
-    Shows the 4 largest budgets among groups holding ≥ 2 runs (all groups when none does).
+    Shows the 4 largest budgets among groups holding ≥ 2 runs (`pareto.pareto_note` says why
+    there is no figure when none does).
+
+    Raises:
+        ValueError: no compute group holds 2 runs.
     """
-    sizes = table["compute_group"].value_counts()
-    shared = sorted(sizes[sizes >= 2].index)  # a front of one run says nothing; prefer groups with a choice
-    groups = (shared or sorted(sizes.index))[-4:]  # the 4 largest such budgets
+    groups = shared_groups(table)[-4:]  # the 4 largest budgets where a front is a choice
+    if not groups:
+        raise ValueError("no compute group holds ≥ 2 runs: a Pareto front needs ≥ 2 runs per budget")
     fig, axes = plt.subplots(1, len(groups), figsize=(4.4 * len(groups) + 1, 3.8), squeeze=False,
                              layout="constrained")
     if len(domains) == 2:
