@@ -47,8 +47,8 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def experiment_id(db: sqlite3.Connection, name: str) -> str | None:
-    """The id of the active experiment called `name`, or None."""
-    row = db.execute("SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
+    """The id of the experiment called `name` (any lifecycle stage, as `get_experiment_by_name`), or None."""
+    row = db.execute("SELECT experiment_id FROM experiments WHERE name = ?",  # any stage, as MLflow's lookup
                      (name,)).fetchone()
     return None if row is None else str(row[0])
 
