@@ -1,8 +1,9 @@
 """The one place analysis reads MLflow: runs → a tidy table, and per-step histories.
 
-One row per identity: a trial rerun (or logged twice) leaves several runs of the same
-training, which a fit must count once. `load_runs` keeps the newest finished run of each
-identity and says how many runs it dropped (`DuplicateRunsWarning`; the CLIs print it).
+One row per identity and measurement: a trial rerun (or logged twice) leaves several runs of the
+same training, which a fit must count once. `load_runs` keeps the newest finished run of each
+(identity, measurement) and says how many runs it dropped (`DuplicateRunsWarning`; the CLIs
+print it). Runs of one identity that measured differently (an `eval.*` grid) are all kept.
 
 Reading never creates anything: a sqlite URI whose file does not exist is refused before
 MLflow is asked (MLflow would create an empty store and run its schema migrations), and
@@ -12,6 +13,7 @@ every failure a user can cause is an `AnalysisInputError` with a one-line messag
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import sys
 import warnings
@@ -32,7 +34,8 @@ if TYPE_CHECKING:  # mlflow loads only for a non-sqlite store: a sqlite one is r
     from mlflow import MlflowClient
 
 # Columns every results table has, besides config columns and metric columns.
-ID_COLUMNS = ("run_id", "run_name", "status", "state", "sweep", "trial_id", "config_hash", "identity_version")
+ID_COLUMNS = ("run_id", "run_name", "status", "state", "sweep", "trial_id", "config_hash", "identity_version",
+              "measurement_hash")
 SIZE_COLUMNS = {M.NUM_PARAMS: "N", M.TOTAL_TOKENS: "D", M.TOTAL_FLOPS: "C"}
 #: MLflow's search cap per call; a sweep with more trial runs than this is not expected.
 MAX_RUNS = 50_000
@@ -168,11 +171,13 @@ def run_identity(params: dict[str, str], tags: dict[str, str], run_id: str) -> t
     (and by the step a cool-down branch left from). That holds for runs of either identity
     version, so a run logged before version 2 and its rerun that differed only in, say, eval
     settings are one identity. Other runs are keyed by their config-hash tag; a run without
-    one is an identity of its own.
+    one is an identity of its own. The key ends with the run's measurement tag (None on runs
+    logged before it), so measurement runs of one identity are not duplicates.
     """
+    measurement = tags.get(M.TAG_MEASUREMENT_HASH)
     if all(path in params for path in IDENTITY_FIELDS):
-        return ("params", *(params[path] for path in IDENTITY_FIELDS), tags.get(M.TAG_COOLDOWN_OF_STEP))
-    return ("config_hash", tags.get(M.TAG_CONFIG_HASH) or run_id)
+        return ("params", *(params[path] for path in IDENTITY_FIELDS), tags.get(M.TAG_COOLDOWN_OF_STEP), measurement)
+    return ("config_hash", tags.get(M.TAG_CONFIG_HASH) or run_id, measurement)
 
 
 def _newest_per_identity(runs: list[Any]) -> list[Any]:
@@ -215,6 +220,7 @@ def _row(run: Any) -> dict[str, object]:
         "trial_id": data.tags.get(M.TAG_TRIAL_ID),
         "config_hash": data.tags.get(M.TAG_CONFIG_HASH),
         "identity_version": data.tags.get(M.TAG_IDENTITY_VERSION, "1"),
+        "measurement_hash": data.tags.get(M.TAG_MEASUREMENT_HASH),
     }
     row.update(data.params)
     for key, column in SIZE_COLUMNS.items():
@@ -245,3 +251,23 @@ def load_history(tracking_uri: str, run_ids: list[str], keys: list[str]) -> pd.D
         for m in _read(tracking_uri, client.get_metric_history, run_id, key)
     ]
     return pd.DataFrame(records, columns=["run_id", "key", "step", "value"])
+
+
+def last_finite(tracking_uri: str, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
+    """Per run (index run_id): each key's last finite value, and `diverged_at_step`.
+
+    A diverged run's latest value of a metric is the non-finite one the trainer logged at the
+    step it diverged (trainers/lifecycle.py), so MLflow's "latest" hides what it reached;
+    this reads the histories instead. `diverged_at_step` is the first step at which any of
+    `keys` was non-finite, else its last logged step (a run that diverged in its parameters
+    logs finite values at the step it stopped). Runs with no history of `keys` are absent.
+    """
+    history = load_history(tracking_uri, run_ids, keys).sort_values("step", kind="stable")
+    # MLflow's sqlite store keeps ±inf as ±sys.float_info.max: that counts as non-finite too
+    if history.empty:
+        return pd.DataFrame(columns=["diverged_at_step"])
+    finite = history.loc[pd.to_numeric(history["value"]).map(lambda v: math.isfinite(v) and abs(v) < sys.float_info.max)]
+    values = finite.groupby(["run_id", "key"])["value"].last().unstack("key")
+    bad = history.loc[~history.index.isin(finite.index)]
+    steps = bad.groupby("run_id")["step"].min().combine_first(history.groupby("run_id")["step"].max())
+    return values.join(steps.rename("diverged_at_step"), how="outer")

@@ -20,12 +20,12 @@ if TYPE_CHECKING:  # pandas loads only when a results table is printed
     import pandas as pd
 
 # The metric columns shown in a results table, in order, when present.
-RESULT_METRICS = (M.VAL_LOSS, M.ID_ACC, M.OOD_ACC, M.OOD_ACC_BEST, M.COMMUTATIVITY, M.EFFECTIVE_NEURONS,
+RESULT_METRICS = (M.TRAIN_LOSS, M.VAL_LOSS, M.ID_ACC, M.OOD_ACC, M.OOD_ACC_BEST, M.COMMUTATIVITY, M.EFFECTIVE_NEURONS,
                   M.TOKENS_PER_S, M.MFU)
 
 
 # Short headers so a results table fits an 80-column terminal.
-SHORT_NAMES = {"init.rate": "γ", "init.std": "σ", "optim.weight_decay": "λ", "model.d_model": "d_model",
+SHORT_NAMES = {"init.rate": "γ", M.TRAIN_LOSS: "train_loss", "init.std": "σ", "optim.weight_decay": "λ", "model.d_model": "d_model",
                M.VAL_LOSS: "val_loss", M.ID_ACC: "id_acc", M.OOD_ACC: "ood", M.OOD_ACC_BEST: "ood_best",
                M.COMMUTATIVITY: "comm", M.EFFECTIVE_NEURONS: "eff_neur", M.TOKENS_PER_S: "tok/s", M.MFU: "mfu",
                "commutativity": "comm", "commutativity_wrong": "comm_wrong", "effective_neurons": "eff_neur",
@@ -89,6 +89,26 @@ def _state_column(runs: pd.DataFrame) -> pd.Series:
     return runs["status"].str.lower()
 
 
+def _with_divergence(runs: pd.DataFrame, tracking_uri: str, metrics: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Diverged runs' metrics replaced by their last finite values, and an `outcome` column
+    ("diverged at step N") when any run diverged; else `runs` as is and no column."""
+    from analysis.load import last_finite
+
+    diverged = runs["state"] == "diverged"
+    if not diverged.any():
+        return runs, []
+    found = last_finite(tracking_uri, runs.loc[diverged, "run_id"].tolist(), metrics)
+    runs = runs.assign(outcome="")
+    for row in runs.index[diverged]:
+        run_id = runs.at[row, "run_id"]
+        reached = found.loc[run_id].to_dict() if run_id in found.index else {}
+        for metric in metrics:  # the latest value is the non-finite one; show what it reached
+            runs.at[row, metric] = reached.get(metric, math.nan)
+        step = float(reached.get("diverged_at_step", math.nan))
+        runs.at[row, "outcome"] = "diverged" if math.isnan(step) else f"diverged at step {int(step)}"
+    return runs, ["outcome"]
+
+
 def print_results(console: Console, tracking_uri: str, experiment: str, grid_keys: list[str]) -> bool:
     """Print one row per trial run of `experiment` (any state); False when there is nothing to show.
 
@@ -107,6 +127,8 @@ def print_results(console: Console, tracking_uri: str, experiment: str, grid_key
         return False
     runs = runs.assign(state=_state_column(runs))
     keys = [k for k in grid_keys if k in runs] or varying_config_columns(runs)
-    columns = ["trial_id", *keys, "seed", "N", "state", *(m for m in RESULT_METRICS if m in runs)]
+    metrics = [m for m in RESULT_METRICS if m in runs]
+    runs, outcome = _with_divergence(runs, tracking_uri, metrics)
+    columns = ["trial_id", *keys, "seed", "N", "state", *outcome, *metrics]
     print_table(console, f"results: {experiment} ({len(runs)} runs)", runs[columns].to_dict(orient="records"))
     return True

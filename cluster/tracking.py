@@ -50,6 +50,11 @@ def finished_config_hashes(target: TrackingTarget, sweep_name: str) -> set[str]:
     A diverged trial is not retried (docs/architecture.md, failure semantics): the same seed and config
     would diverge again at the same step.
     """
+    return {config_hash for config_hash, _ in finished_measurements(target, sweep_name)}
+
+
+def finished_measurements(target: TrackingTarget, sweep_name: str) -> set[tuple[str, str | None]]:
+    """(config hash, measurement hash or None when untagged) of each finished or diverged trial run."""
     client = MlflowClient(tracking_uri=target.uri)
     experiment = client.get_experiment_by_name(target.experiment)
     if experiment is None:
@@ -57,19 +62,24 @@ def finished_config_hashes(target: TrackingTarget, sweep_name: str) -> set[str]:
     sweep_tag = {M.TAG_SWEEP: sweep_name}
     queries = (runs_rule.trial_filter(sweep_tag, finished=True),
                runs_rule.trial_filter({**sweep_tag, M.TAG_OUTCOME: runs_rule.OUTCOME_DIVERGED}))
-    return {run.data.tags[M.TAG_CONFIG_HASH]
+    return {(run.data.tags[M.TAG_CONFIG_HASH], run.data.tags.get(M.TAG_MEASUREMENT_HASH))
             for query in queries
             for run in client.search_runs([experiment.experiment_id], query, max_results=50_000)}
 
 
 def trials_to_run(target: TrackingTarget, sweep_name: str, trials: list[TrialConfig]) -> list[TrialConfig]:
-    """The trials of `trials` that a (re)run trains: no finished or diverged run carries their hash.
+    """The trials of `trials` that a (re)run trains: no finished or diverged run of their identity and measurement.
 
     A run logged before identity version 2 carries its version-1 hash, which counts too
     (`configs.runs.recorded_hashes`): a sweep started then does not train its finished trials again.
+    A run without a measurement tag counts for every measurement (`configs.runs.same_measurement`).
     """
-    done = finished_config_hashes(target, sweep_name)
-    return [trial for trial in trials if done.isdisjoint(runs_rule.recorded_hashes(trial))]
+    done = finished_measurements(target, sweep_name)
+    return [trial for trial in trials if not any(
+        config_hash in runs_rule.recorded_hashes(trial)
+        and runs_rule.same_measurement({} if measured is None else {M.TAG_MEASUREMENT_HASH: measured},
+                                       trial.measurement_hash)
+        for config_hash, measured in done)]
 
 
 def mark_interrupted_runs(target: TrackingTarget, sweep_name: str) -> int:
@@ -135,8 +145,8 @@ def end_session_run(target: TrackingTarget, run_id: str, status: RunStatus) -> N
 def ui_url(uri: str, base: str, experiment: str | None = None) -> str:
     """The MLflow UI's runs view of `experiment` (default: the newest besides "Default"), else `base`.
 
-    The UI's hash route is `#/experiments/<id>`; the runs there show as the session > trial >
-    branch tree (`mlflow.parentRunId`).
+    The UI's hash route is `#/experiments/<id>/runs` (without `/runs`, MLflow 3.17 opens its
+    GenAI overview); the runs there show as the session > trial > branch tree (`mlflow.parentRunId`).
     """
     client = MlflowClient(tracking_uri=uri)
     if experiment is not None:
@@ -147,4 +157,4 @@ def ui_url(uri: str, base: str, experiment: str | None = None) -> str:
     else:
         listed = [e for e in client.search_experiments() if e.name != "Default"]
         found = max(listed, key=lambda e: e.creation_time or 0, default=None)
-    return f"{base}/#/experiments/{found.experiment_id}" if found else base
+    return f"{base}/#/experiments/{found.experiment_id}/runs" if found else base

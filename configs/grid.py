@@ -13,8 +13,9 @@ from configs.errors import ConfigError, format_validation_error
 from configs.models import resolve_model
 from configs.schema import TrialConfig
 
-# Top-level TrialConfig fields a grid path may start with ("sweep" is set by the sweep).
-_SECTIONS = ("model", "init", "optim", "data", "train", "seed")
+# Top-level TrialConfig fields a grid path may start with ("sweep" is set by the sweep). An
+# `eval.*` grid makes measurement runs of one identity (configs/identity.py).
+_SECTIONS = ("model", "init", "optim", "data", "train", "eval", "seed")
 
 
 def check_grid_path(path: str) -> None:
@@ -116,7 +117,8 @@ def _check_unique(trials: list[TrialConfig]) -> None:
             if differ:
                 raise ConfigError(
                     f"trials {seen[trial.trial_id]} and {i} train the same model (trial id {trial.trial_id}): "
-                    f"they differ only in {', '.join(differ)}, outside a trial's identity (configs/identity.py); "
+                    f"they differ only in {', '.join(differ)}, outside a trial's identity (configs/identity.py) "
+                    "and its measurement (eval.*): execution settings train and measure the same thing; "
                     "give each value its own sweep, or drop it from the grid"
                 )
             raise ConfigError(

@@ -7,9 +7,20 @@ every other field is listed in `NOT_IDENTITY` with the reason it does not change
 weights. A unit test fails on a field in neither list, so a new field needs a decision.
 
 Measurement is not identity: every `eval.*` field, `eval.probes` (which opt-in probes run)
-included, changes what is measured, not what is trained, so a trial with other probes has the
-same hash and a finished run of it counts as done. A grid therefore cannot make trials that
-differ only in `eval.*` (`configs/grid.py` refuses them); measure another way in a sweep of its own.
+included, changes what is measured, not what is trained, so it never enters the hash. It is a
+second, separate key: the *measurement* (`measurement_hash`, of the whole `eval` section, logged
+as tag `scalinglab.measurement_hash`). A grid may sweep `eval.*` keys: its trials share one
+identity hash and are distinct measurement runs. The driver runs each (identity, measurement)
+once and skips a finished one; analysis keeps one run per (identity, measurement). A grid whose
+trials differ only in execution knobs (the other `NOT_IDENTITY` fields) is still refused
+(`configs/grid.py`): they would train and measure the same thing.
+
+The rule that keeps old ids: a trial's id (and so its run name and checkpoint folder) is the
+first 10 hex digits of its identity hash, with `-m<6 hex of the measurement hash>` appended
+only when its `eval` section differs from `EvalConfig()`'s defaults (`trial_id`). Runs logged
+before measurements were keyed carry no measurement tag; such a run counts for every
+measurement of its identity, as it did then (`configs/runs.py`, `same_measurement`), so no
+finished trial of an old sweep is trained again.
 
 Changing `IDENTITY_FIELDS` changes every trial's hash: bump `IDENTITY_VERSION` and keep the
 old rule as a fallback lookup (as `identity_hash_v1` is kept), or a rerun of an old sweep
@@ -55,7 +66,7 @@ NOT_IDENTITY: dict[str, str] = {
     "train.zero_stage": "shards the same optimizer over workers (tests/integration/test_multiworker.py)",
     "train.precision": "numeric execution (`auto` depends on the device): the same objective, different rounding",
     "train.num_threads": "CPU threads of the trial's process",
-    "eval": "probes read the model and restore what they perturb; they never change the weights",
+    "eval": "probes read the model and restore what they perturb; they never change the weights (the measurement key, below)",
 }
 """Config fields (or whole sections) outside the identity, each with the reason."""
 
@@ -72,6 +83,22 @@ def identity_content(flat: Mapping[str, Any]) -> dict[str, Any]:
 def identity_hash(flat: Mapping[str, Any]) -> str:
     """SHA-256 of `identity_content` (JSON, sorted keys): a trial's config hash."""
     return _sha256(identity_content(flat))
+
+
+MEASUREMENT_ID_DIGITS = 6
+"""Hex digits of the measurement hash a trial id carries when its eval section is not the default."""
+
+
+def measurement_hash(eval_section: Mapping[str, Any]) -> str:
+    """SHA-256 of a trial's `eval` section (`EvalConfig.model_dump(mode="json")`, sorted JSON): what it measures."""
+    return _sha256({"eval": dict(eval_section)})
+
+
+def trial_id(config_hash: str, eval_section: Mapping[str, Any], default_eval: Mapping[str, Any]) -> str:
+    """A trial's short id: 10 hex digits of its identity hash, plus `-m<measurement>` off the default eval."""
+    if dict(eval_section) == dict(default_eval):
+        return config_hash[:10]  # ids of sweeps that measure the default way stay as they were
+    return f"{config_hash[:10]}-m{measurement_hash(eval_section)[:MEASUREMENT_ID_DIGITS]}"
 
 
 # The defaults of the eval fields version 1 left out when at their default, frozen here so a

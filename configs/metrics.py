@@ -61,6 +61,7 @@ TAG_SWEEP = "scalinglab.sweep"
 TAG_TRIAL_ID = "scalinglab.trial_id"
 TAG_CONFIG_HASH = "scalinglab.config_hash"
 TAG_IDENTITY_VERSION = "scalinglab.identity_version"  # rule the config hash follows (configs/identity.py); absent = 1
+TAG_MEASUREMENT_HASH = "scalinglab.measurement_hash"  # hash of the eval section (configs/identity.py); absent = logged before
 TAG_KIND = "scalinglab.kind"  # "trial" or "analysis" (configs/runs.py)
 TAG_OUTCOME = "scalinglab.outcome"  # why a run ended other than finished, e.g. "diverged"
 TAG_RESUMED_FROM_STEP = "scalinglab.resumed_from_step"  # step the latest attempt resumed from

@@ -12,6 +12,11 @@ define what is trained). A sweep started before identity version 2 logged versio
 the driver accepts those too (`recorded_hashes`), so its finished trials are not trained
 again. Its unfinished trials have a new run name and start over from step 0 in a new run.
 
+A run is of one *measurement* too (tag `scalinglab.measurement_hash`, the hash of its `eval`
+section): trials of one identity that measure differently (an `eval.*` grid) are separate runs,
+each run once. A run logged before that tag existed counts for every measurement of its
+identity (`same_measurement`), as it did when `eval` was no key at all.
+
 This module only builds names, tags and MLflow search filters; it imports no MLflow.
 """
 
@@ -47,9 +52,20 @@ def recorded_hashes(trial: TrialConfig) -> tuple[str, str]:
     return trial.config_hash, trial.config_hash_v1
 
 
+def measurement_tags(trial: TrialConfig) -> dict[str, str]:
+    """The tag naming what a trial's run measures: the hash of its `eval` section."""
+    return {M.TAG_MEASUREMENT_HASH: trial.measurement_hash}
+
+
+def same_measurement(tags: dict[str, str], measurement: str) -> bool:
+    """Whether a run carrying `tags` measured `measurement`; an untagged (older) run counts for any."""
+    logged = tags.get(M.TAG_MEASUREMENT_HASH)
+    return logged is None or logged == measurement
+
+
 def trial_tags(trial: TrialConfig) -> dict[str, str]:
     """Every tag a trial run carries from its start."""
-    return {**identity_tags(trial), M.TAG_TRIAL_ID: trial.trial_id, M.TAG_KIND: KIND_TRIAL}
+    return {**identity_tags(trial), **measurement_tags(trial), M.TAG_TRIAL_ID: trial.trial_id, M.TAG_KIND: KIND_TRIAL}
 
 
 def run_state(status: str, tags: dict[str, str]) -> RunState:

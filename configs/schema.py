@@ -254,9 +254,15 @@ class TrialConfig(FrozenModel):
         return identity.identity_hash_v1(self.model_dump(mode="json"))
 
     @property
+    def measurement_hash(self) -> str:
+        """SHA-256 of the trial's `eval` section: what it measures (`configs/identity.py`)."""
+        return identity.measurement_hash(self.eval.model_dump(mode="json"))
+
+    @property
     def trial_id(self) -> str:
-        """Short, stable id: the first 10 hex digits of `config_hash`."""
-        return self.config_hash[:10]
+        """Short, stable id: 10 hex digits of `config_hash`, plus `-m<measurement>` when `eval` is not the default."""
+        default_eval = EvalConfig().model_dump(mode="json")
+        return identity.trial_id(self.config_hash, self.eval.model_dump(mode="json"), default_eval)
 
     @property
     def num_params(self) -> int:

@@ -191,11 +191,13 @@ def _restore(run: TrialRun, saved: TrainState) -> None:
 def open_branch_tracker(parent: Tracker, run_name: str, tags: dict[str, str]) -> Tracker | None:
     """A tracker for the branch tagged `tags`, or None if its run already finished.
 
-    MLflow: a finished trial run with the branch's sweep and config hash means done; an
+    MLflow: a finished trial run with the branch's sweep, config hash and measurement means done; an
     unfinished one is reopened (`MlflowTracker`'s identity lookup), else a run is created in
     the parent's experiment. In memory: the same, over `parent.branches`.
     """
     identity = {M.TAG_SWEEP: tags[M.TAG_SWEEP], M.TAG_CONFIG_HASH: tags[M.TAG_CONFIG_HASH]}
+    if M.TAG_MEASUREMENT_HASH in tags:  # one branch per measurement of the parent's identity
+        identity[M.TAG_MEASUREMENT_HASH] = tags[M.TAG_MEASUREMENT_HASH]
     if isinstance(parent, MlflowTracker):
         if parent.has_finished_run(identity):
             return None

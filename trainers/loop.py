@@ -199,7 +199,8 @@ def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None,
     if tracking is None or not is_logging_rank():  # rank 0 logs; the other workers log nowhere
         return InMemoryTracker()
     if isinstance(tracking, TrackingTarget):
-        return MlflowTracker(tracking, naming.run_name, run_id, identity=runs.identity_tags(trial),
+        identity = {**runs.identity_tags(trial), **runs.measurement_tags(trial)}
+        return MlflowTracker(tracking, naming.run_name, run_id, identity=identity,
                              resume_from=resume_from, parent_run_id=naming.parent_run_id, system_metrics=True)
     return tracking
 

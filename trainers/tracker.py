@@ -228,16 +228,23 @@ class MlflowTracker:
         """
 
         def search() -> bool:
-            query = runs.trial_filter(identity, finished=True)
-            return bool(self._client.search_runs([self._experiment_id()], query, max_results=1))
+            return bool(self._runs_of(self._experiment_id(), identity, finished=True))
 
         return self._retrying(search, "looking for a finished run")
 
     def _unfinished_run(self, experiment_id: str, identity: dict[str, str] | None) -> str | None:
         if not identity:
             return None
-        found = self._client.search_runs([experiment_id], runs.trial_filter(identity, finished=False))
+        found = self._runs_of(experiment_id, identity, finished=False)
         return str(found[0].info.run_id) if found else None
+
+    def _runs_of(self, experiment_id: str, identity: dict[str, str], finished: bool) -> list[Any]:
+        # The measurement is matched here, not in the filter: a run logged before the tag existed
+        # counts for any measurement (configs/runs.py), which MLflow's filter cannot say.
+        measurement = identity.get(M.TAG_MEASUREMENT_HASH)
+        query = runs.trial_filter({k: v for k, v in identity.items() if k != M.TAG_MEASUREMENT_HASH}, finished=finished)
+        return [run for run in self._client.search_runs([experiment_id], query)
+                if measurement is None or runs.same_measurement(run.data.tags, measurement)]
 
     def _max_logged_step(self) -> int:
         # Every key's history, not only train/loss: a hook off the evaluation cadence may

@@ -101,6 +101,6 @@ def load_distortion_data(tracking_uri: str, experiment: str, domains: list[str] 
 
 
 def with_axes(table: pd.DataFrame, data: DistortionData) -> pd.DataFrame:
-    """Prefix a per-run table (with a `run_id` column) with each run's sweep axes, seed, N, D, C."""
-    columns = [c for c in [*data.axes, "seed", "N", "D", "C"] if c in data.runs]
+    """Prefix a per-run table (with a `run_id` column) with each run's name, sweep axes, seed, N, D, C."""
+    columns = [c for c in ["run_name", *data.axes, "seed", "N", "D", "C"] if c in data.runs]
     return data.runs[["run_id", *columns]].merge(table, on="run_id", how="right")

@@ -40,7 +40,7 @@ def non_dominated(points: npt.ArrayLike) -> npt.NDArray[np.bool_]:
 def final_vectors(data: DistortionData) -> pd.DataFrame:
     """Per run: N, D, C and the last logged value of every analysed component (finite only)."""
     keys = [M.distortion_key(d) for d in data.domains]
-    columns = [c for c in ["run_id", *data.axes, "seed", "N", "D", "C"] if c in data.runs]
+    columns = [c for c in ["run_id", "run_name", *data.axes, "seed", "N", "D", "C"] if c in data.runs]
     table = data.runs[columns + keys].dropna(subset=keys)
     return table.rename(columns={M.distortion_key(d): d for d in data.domains}).reset_index(drop=True)
 

@@ -106,7 +106,7 @@ def cell_means(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 
 
 def metastable_points(data: DistortionData, phi0: float, phi_key: str = M.PHI_WEIGHT) -> pd.DataFrame:
-    """Every probed (run, step) with its φ and whether it lies in Φ (φ ≥ φ₀).
+    """Every probed (run, step) with its name, sweep axes, φ and whether it lies in Φ (φ ≥ φ₀).
 
     Raises:
         AnalysisInputError: φ₀ is not finite.
@@ -117,7 +117,7 @@ def metastable_points(data: DistortionData, phi0: float, phi_key: str = M.PHI_WE
         return pd.DataFrame(columns=["run_id", "step", "phi", "in_region"])
     points = data.history.loc[data.history[phi_key].notna(), ["run_id", "step", phi_key]].rename(columns={phi_key: "phi"})
     points["in_region"] = points["phi"] >= phi0
-    return points.reset_index(drop=True)
+    return with_axes(points.reset_index(drop=True), data)
 
 
 def metastable_runs(points: pd.DataFrame, data: DistortionData) -> pd.DataFrame:

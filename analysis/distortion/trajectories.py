@@ -21,7 +21,7 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def trajectory_table(data: DistortionData) -> pd.DataFrame:
-    """Long table run_id, step, domain, distortion, floor, excess (NaN where no floor)."""
+    """Long table run_id, run name, sweep axes, step, domain, distortion, floor, excess (NaN where no floor)."""
     rows = []
     for domain in data.domains:
         key = M.distortion_key(domain)
@@ -31,7 +31,7 @@ def trajectory_table(data: DistortionData) -> pd.DataFrame:
         part["floor"] = part["run_id"].map(floors) if floors is not None else np.nan
         part["excess"] = part["distortion"] - part["floor"]
         rows.append(part)
-    return pd.concat(rows, ignore_index=True)
+    return with_axes(pd.concat(rows, ignore_index=True), data)
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,8 @@ def _evaluate(table: pd.DataFrame, kept: pd.DataFrame, held: pd.DataFrame, axis:
         law = fit_chinchilla(kept["N"], kept["D"], kept["loss"], delta=delta)
     else:
         law = fit_kaplan(kept["N"], kept["loss"], irreducible=kaplan_irreducible, variable="N")
-    rows = _with_interval(_error_rows(held, predict_loss(law, held["N"], held["D"])), kept, form, delta)
+    rows = _with_interval(_error_rows(held, predict_loss(law, held["N"], held["D"]), _naming_columns(table)),
+                          kept, form, delta)
     return HoldoutResult(
         axis=axis, threshold=threshold, rule=rule,
         held_mask=np.asarray(table.index.isin(held.index)), fit=law, rows=rows,
@@ -190,9 +191,16 @@ def _with_interval(rows: pd.DataFrame, kept: pd.DataFrame, form: str, delta: flo
     return rows.assign(pred=rows["predicted"], pred_lo=pred.lo, pred_hi=pred.hi, covered=covered)
 
 
-def _error_rows(held: pd.DataFrame, predicted: FloatArray) -> pd.DataFrame:
+def _naming_columns(table: pd.DataFrame) -> list[str]:
+    """What tells a held-out row's run apart: its id and readable name, and the config columns that vary."""
+    varying = [c for c in table.columns if "." in c and "/" not in c and not c.startswith("scalinglab.")
+               and c not in ("seed", "sweep") and table[c].astype(str).nunique() > 1]
+    return [c for c in ("run_id", "run_name") if c in table.columns] + varying
+
+
+def _error_rows(held: pd.DataFrame, predicted: FloatArray, names: list[str]) -> pd.DataFrame:
     obs = held["loss"].to_numpy(dtype=np.float64)
-    cols = [c for c in ("N", "D", "C") if c in held.columns]
+    cols = [*names, *(c for c in ("N", "D", "C") if c in held.columns and c not in names)]
     out = held[cols].reset_index(drop=True).assign(loss=obs, predicted=predicted)
     out["rel_err"] = np.abs(predicted - obs) / obs
     out["abs_log_err"] = np.abs(np.log(predicted) - np.log(obs))

@@ -86,6 +86,8 @@ def cell_table(runs: pd.DataFrame, thresholds: PhaseThresholds = PhaseThresholds
     cells["ood_acc_std"] = grouped[M.OOD_ACC_BEST if thresholds.ood_value == "best" else M.OOD_ACC].std()
     cells["gamma_eff"] = grouped["gamma_eff"].first()
     cells["num_seeds"] = grouped.size()
+    if "run_name" in runs:  # a seed-averaged cell is no one run: it names all of its runs
+        cells["run_names"] = grouped["run_name"].agg(lambda names: "; ".join(sorted(map(str, names))))
     cells = cells.reset_index()
     cells["ood_acc"] = cells["ood_acc_best" if thresholds.ood_value == "best" else "ood_acc_final"]
     cells["phase"] = [classify_phase(i, o, thresholds) for i, o in zip(cells["id_acc"], cells["ood_acc"])]

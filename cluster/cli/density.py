@@ -55,7 +55,8 @@ def density_within(console: Console, uri: str, experiment: str, group_column: st
     result = fit_density_table(table.assign(group=labels), group_column="group", reference_group="reference",
                                target_group="target", num_bootstrap=bootstrap)
     targets = table[labels == "target"]
-    runs = pd.concat([targets[["run_id", *_varying_columns(targets)]].reset_index(drop=True), result.runs], axis=1)
+    naming = ["run_id", "run_name", *_varying_columns(table)]  # the sweep's varying columns, not only the targets'
+    runs = pd.concat([targets[naming].reset_index(drop=True), result.runs], axis=1)
     runs_path = out / "density_runs.csv"
     runs.to_csv(runs_path, index=False)
     check = check_density(table, group_column, labels, reference, target, result)

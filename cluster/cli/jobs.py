@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +19,25 @@ Address = Annotated[str, typer.Option("--address", help="The cluster's job serve
 JobId = Annotated[str, typer.Argument(help="Job id, as `scalinglab submit` or `scalinglab jobs` print it.")]
 
 
+def authenticated(command: Callable[..., None]) -> Callable[..., None]:
+    """A job command whose refusal by a token-authenticated cluster is one line and exit code 2."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from ray.exceptions import AuthenticationError
+
+        try:
+            command(*args, **kwargs)
+        except AuthenticationError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            console.print(f"[red]refused by the cluster[/red]: {first} — it runs token authentication; export "
+                          f"RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) with its token", highlight=False)
+            raise typer.Exit(2) from None
+
+    return run
+
+
+@authenticated
 def submit(
     sweep_file: str,
     address: Address,
@@ -39,6 +60,7 @@ def submit(
                   f"--address {address} --follow")
 
 
+@authenticated
 def jobs(address: Address) -> None:
     """List the cluster's jobs."""
     from cluster.jobs import job_rows
@@ -46,6 +68,7 @@ def jobs(address: Address) -> None:
     print_table(console, f"jobs at {address}", job_rows(address))
 
 
+@authenticated
 def status(job_id: JobId, address: Address) -> None:
     """Print a job's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
     from cluster.jobs import job_client
@@ -53,6 +76,7 @@ def status(job_id: JobId, address: Address) -> None:
     console.print(str(job_client(address).get_job_status(job_id).value))
 
 
+@authenticated
 def logs(job_id: JobId, address: Address,
          follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False) -> None:
     """Print a job's log (the sweep's progress lines and results table)."""
@@ -64,6 +88,7 @@ def logs(job_id: JobId, address: Address,
         print(job_client(address).get_job_logs(job_id), end="")
 
 
+@authenticated
 def stop(job_id: JobId, address: Address) -> None:
     """Stop a job: its driver gets SIGTERM, stops its trials and marks their runs KILLED."""
     from cluster.jobs import job_client

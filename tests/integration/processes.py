@@ -36,11 +36,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_http(url: str, timeout_s: float = 90.0) -> None:
+def wait_for_http(url: str, timeout_s: float = 90.0, token: str | None = None) -> None:
+    """Wait for a 200 from `url` (sending `token` as a bearer token when given)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
+            with urllib.request.urlopen(request, timeout=2) as reply:
                 if reply.status == 200:
                     return
         except OSError:
@@ -94,14 +96,20 @@ class RayCluster:
 
 
 @contextmanager
-def two_node_ray_cluster() -> Iterator[RayCluster]:
-    """`ray start --head` plus one `ray start --address` worker node, 1 CPU each, on 127.0.0.1."""
+def two_node_ray_cluster(auth_token: str | None = None) -> Iterator[RayCluster]:
+    """`ray start --head` plus one `ray start --address` worker node, 1 CPU each, on 127.0.0.1.
+
+    With `auth_token`, both nodes run Ray's token authentication (RAY_AUTH_MODE=token) with it:
+    every GCS, dashboard and job-server request must carry it.
+    """
     # One temp folder per node, as on two machines: a shared one makes the nodes share their
     # runtime-env folders, and a job's working_dir vanished from under its driver when the
     # other node cleaned up. Short paths: Ray's unix sockets cap their length.
     head_dir, worker_dir = (tempfile.mkdtemp(prefix="slr-", dir="/tmp") for _ in range(2))
     gcs_port, dashboard_port = free_port(), free_port()
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    if auth_token is not None:
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=auth_token)
     common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
     try:
         subprocess.run([RAY, "start", "--head", "--port", str(gcs_port), "--dashboard-host", "127.0.0.1",
@@ -112,7 +120,7 @@ def two_node_ray_cluster() -> Iterator[RayCluster]:
         subprocess.run([RAY, "start", "--address", address, "--temp-dir", worker_dir, *common], check=True, env=env,
                        capture_output=True, timeout=180)
         dashboard = f"http://127.0.0.1:{dashboard_port}"
-        wait_for_http(f"{dashboard}/api/version")
+        wait_for_http(f"{dashboard}/api/version", token=auth_token)
         yield RayCluster(address, dashboard)
     finally:
         kill_all(processes_matching(head_dir, worker_dir, f"127.0.0.1:{gcs_port}"))

@@ -22,6 +22,7 @@ from configs import TrialConfig, parse_sweep
 from configs import metrics as M
 from tests.integration.processes import ROOT, alive, driver_command
 from trainers.loop import run_trial
+from configs.runs import trial_filter  # trial runs only: each session also has a parent run
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
 
@@ -52,7 +53,7 @@ def latest_steps(uri: str) -> dict[str, int]:
     if experiment is None:
         return {}
     steps = {}
-    for run in client.search_runs([experiment.experiment_id]):
+    for run in client.search_runs([experiment.experiment_id], trial_filter()):
         history = client.get_metric_history(run.info.run_id, M.TRAIN_LOSS)
         steps[run.info.run_id] = max((m.step for m in history), default=0)
     return steps
@@ -86,7 +87,7 @@ def interrupted_sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, obj
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     killed_status = {r.info.status for r in MlflowClient(tracking_uri=uri).search_runs(
-        [MlflowClient(tracking_uri=uri).get_experiment_by_name("driver_kill").experiment_id])}
+        [MlflowClient(tracking_uri=uri).get_experiment_by_name("driver_kill").experiment_id], trial_filter())}
 
     second = start_driver(sweep_file, workdir)
     wait_until_every_trial_passes(uri, 5 * CHECKPOINT_EVERY + EVAL_EVERY, second)
@@ -96,7 +97,7 @@ def interrupted_sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, obj
     second_output, _ = second.communicate(timeout=120)
     client = MlflowClient(tracking_uri=uri)
     experiment_id = client.get_experiment_by_name("driver_kill").experiment_id
-    status_after_term = {r.info.status for r in client.search_runs([experiment_id])}
+    status_after_term = {r.info.status for r in client.search_runs([experiment_id], trial_filter())}
     alive_after_term = alive(stopped_session, grace_s=15)  # Ray's processes exit a moment after the driver
 
     started = time.monotonic()
@@ -123,7 +124,7 @@ def test_the_rerun_resumes_from_checkpoints_and_finishes(interrupted_sweep: dict
     assert third.returncode == 0, third.stdout + third.stderr
     assert "2 resume from a checkpoint" in third.stdout
     client = MlflowClient(tracking_uri=str(interrupted_sweep["uri"]))
-    runs = client.search_runs([str(interrupted_sweep["experiment_id"])])
+    runs = client.search_runs([str(interrupted_sweep["experiment_id"])], trial_filter())
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
     for run in runs:
         assert int(run.data.tags[M.TAG_RESUMED_FROM_STEP]) >= 5 * CHECKPOINT_EVERY - CHECKPOINT_EVERY
@@ -131,14 +132,14 @@ def test_the_rerun_resumes_from_checkpoints_and_finishes(interrupted_sweep: dict
 
 def test_every_step_is_logged_once(interrupted_sweep: dict[str, object]) -> None:
     client = MlflowClient(tracking_uri=str(interrupted_sweep["uri"]))
-    for run in client.search_runs([str(interrupted_sweep["experiment_id"])]):
+    for run in client.search_runs([str(interrupted_sweep["experiment_id"])], trial_filter()):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, M.TRAIN_LOSS)]
         assert sorted(steps) == list(range(EVAL_EVERY, NUM_STEPS + 1, EVAL_EVERY))
 
 
 def test_final_losses_equal_an_uninterrupted_run(interrupted_sweep: dict[str, object]) -> None:
     client = MlflowClient(tracking_uri=str(interrupted_sweep["uri"]))
-    by_hash = {r.data.tags[M.TAG_CONFIG_HASH]: r for r in client.search_runs([str(interrupted_sweep["experiment_id"])])}
+    by_hash = {r.data.tags[M.TAG_CONFIG_HASH]: r for r in client.search_runs([str(interrupted_sweep["experiment_id"])], trial_filter())}
     for trial in parse_sweep(SWEEP).trials():
         uninterrupted = run_trial(TrialConfig.model_validate(trial.model_dump()))
         logged = by_hash[trial.config_hash].data.metrics

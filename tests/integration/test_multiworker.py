@@ -26,6 +26,7 @@ from cluster.launch import LaunchTesting
 from cluster.sweep import run_sweep
 from configs import metrics as M
 from configs import parse_sweep
+from configs.runs import trial_filter  # trial runs only: each session also has a parent run
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
 
@@ -50,7 +51,7 @@ def _sweep(name: str, workers: int, stage: int) -> dict[str, object]:
 def _histories(uri: str, experiment: str) -> dict[int, dict[str, dict[int, float]]]:
     """ZeRO stage → metric key → {step: value}, for every finished run of `experiment`."""
     client = MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], trial_filter())
     out: dict[int, dict[str, dict[int, float]]] = {}
     for run in runs:
         assert run.info.status == "FINISHED", run.info.run_name

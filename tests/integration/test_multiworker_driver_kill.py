@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 
 from configs import metrics as M
 from tests.integration.processes import ROOT, driver_command
+from configs.runs import trial_filter  # trial runs only: each session also has a parent run
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.slow]
 
@@ -37,7 +38,7 @@ SWEEP = {
 
 def _latest_step(client: MlflowClient) -> int:
     experiment = client.get_experiment_by_name(SWEEP["name"])
-    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    runs = client.search_runs([experiment.experiment_id], trial_filter()) if experiment else []
     return max((m.step for r in runs for m in client.get_metric_history(r.info.run_id, M.TRAIN_LOSS)), default=0)
 
 
@@ -57,7 +58,7 @@ def test_a_rerun_after_a_killed_driver_resumes_the_two_worker_trial(tmp_path: Pa
     rerun = subprocess.run(driver_command(sweep_file, tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert "1 resume from a checkpoint" in rerun.stdout
-    (run,) = client.search_runs([client.get_experiment_by_name(SWEEP["name"]).experiment_id])
+    (run,) = client.search_runs([client.get_experiment_by_name(SWEEP["name"]).experiment_id], trial_filter())
     assert run.info.status == "FINISHED"
     assert int(run.data.tags[M.TAG_RESUMED_FROM_STEP]) >= 2 * CHECKPOINT_EVERY
     steps = [m.step for m in client.get_metric_history(run.info.run_id, M.TRAIN_LOSS)]

@@ -88,6 +88,17 @@ def test_trial_runs_carry_tags_and_config_artifact(finished_sweep: tuple[str, st
     assert {M.TRIAL_CONFIG_ARTIFACT, "wq_cosine.png", "embedding_pca.png"} <= artifacts
 
 
+def test_trials_nest_under_the_session_run_with_readable_names(finished_sweep: tuple[str, str, Path]) -> None:
+    uri, experiment, _ = finished_sweep
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    sessions = client.search_runs([experiment_id], "tags.`scalinglab.kind` = 'sweep_session'")
+    assert [(r.info.run_name, r.info.status) for r in sessions] == [("e2e session-000", "FINISHED")]
+    trials = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{sessions[0].info.run_id}'")
+    assert sorted(r.info.run_name for r in trials) == ["e2e γ0.3 λ0.01", "e2e γ0.3 λ1", "e2e γ0.8 λ0.01",
+                                                       "e2e γ0.8 λ1"]
+
+
 def test_phase_table_from_the_sweep(finished_sweep: tuple[str, str, Path]) -> None:
     uri, experiment, _ = finished_sweep
     cells = cell_table(load_runs(uri, experiment))
@@ -140,8 +151,8 @@ def test_a_diverging_trial_is_counted_and_named_in_the_summary(tmp_path: Path,
     assert head == "1 trials: 0 finished, 1 diverged, 0 failed, 0 killed"
     assert result.num_failed == 0  # diverged is an outcome, not a crash: Ray did not retry it
     assert len(named) == 1
-    # e.g. "  diverge lr1000: diverged at step 6, train loss nan, lr 984.146" (the scheduled lr)
-    found = re.fullmatch(r"  diverge lr1000: diverged at step (\d+), train loss \S+, lr (\d+(\.\d+)?)", named[0])
+    # e.g. "  diverge: diverged at step 6, train loss nan, lr 984.146" (the scheduled lr)
+    found = re.fullmatch(r"  diverge: diverged at step (\d+), train loss \S+, lr (\d+(\.\d+)?)", named[0])
     assert found is not None, named[0]
     step = int(found[1])
     assert 900 < float(found[2]) <= 1000

@@ -21,6 +21,7 @@ from configs import metrics as M
 from configs import parse_sweep
 from tests.integration.processes import free_port, start_mlflow_server, stop_process_group
 from trainers.spool import SPOOL_DIR_ENV
+from configs.runs import trial_filter  # trial runs only: each session also has a parent run
 
 pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.cluster]
 
@@ -67,7 +68,7 @@ def wait_for_steps(uri: str, step: int, timeout_s: float = 180.0) -> None:
     client, deadline = MlflowClient(tracking_uri=uri), time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         experiment = client.get_experiment_by_name("outage")
-        found = client.search_runs([experiment.experiment_id]) if experiment else []
+        found = client.search_runs([experiment.experiment_id], trial_filter()) if experiment else []
         latest = [max((m.step for m in client.get_metric_history(r.info.run_id, M.TRAIN_LOSS)), default=0)
                   for r in found]
         if len(latest) == 2 and min(latest) >= step:
@@ -92,7 +93,7 @@ def sweep_through_an_outage(tmp_path_factory: pytest.TempPathFactory) -> dict[st
             seconds = time.monotonic() - started
             outage.join(timeout=120)
             client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
-            runs = client.search_runs([client.get_experiment_by_name("outage").experiment_id])
+            runs = client.search_runs([client.get_experiment_by_name("outage").experiment_id], trial_filter())
             histories = {r.info.run_id: client.get_metric_history(r.info.run_id, M.TRAIN_LOSS) for r in runs}
         finally:
             stop_process_group(outage.server)

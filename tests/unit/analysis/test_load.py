@@ -24,6 +24,7 @@ from analysis.load import (
 )
 from configs import TrialConfig
 from configs import metrics as M
+from configs import runs
 from configs.runs import trial_filter
 
 
@@ -182,3 +183,19 @@ def test_the_direct_sqlite_read_matches_mlflows_client(mlflow_uri: str, mlflow_e
 
         assert sorted(map(view, got)) == sorted(map(view, expected)) and len(got) == {None: 2, True: 1, False: 1}[finished]
     assert all(history[r] == [(m.step, m.value) for m in client.get_metric_history(r, M.VAL_LOSS)] for r in kept)
+
+
+def test_measurement_runs_of_one_identity_are_all_kept(mlflow_uri: str, mlflow_experiment: str) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    narrow = {"eval": {"probes": ["phi_weight"], "phi_weight_epsilon": 0.1}}
+    wide = {"eval": {"probes": ["phi_weight"], "phi_weight_epsilon": 0.5}}
+    trials = [TrialConfig.model_validate(change) for change in (narrow, wide)]
+    logged = [_log(client, experiment_id, t.trial_id, "FINISHED", runs.trial_tags(t), _params(change), end_time)
+              for t, change, end_time in zip(trials, (narrow, wide), (1_000, 2_000))]
+    rerun = _log(client, experiment_id, trials[1].trial_id, "FINISHED", runs.trial_tags(trials[1]), _params(wide), 3_000)
+    with pytest.warns(DuplicateRunsWarning, match=r"^dropped 1 duplicate run of 1 identity \(newest finished kept\)$"):
+        table = load_runs(mlflow_uri, mlflow_experiment)
+    assert sorted(table["run_id"]) == sorted([logged[0], rerun])  # both measurements; the newer rerun of one
+    assert sorted(table["measurement_hash"]) == sorted(t.measurement_hash for t in trials)
+    assert table["config_hash"].nunique() == 1

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
@@ -61,6 +62,10 @@ def test_fit_scaling_from_experiment_writes_json_plots_and_analysis_run(ladder: 
     assert fitted["intervals"]["num_resamples"] == 50
     assert {"loss_vs_N.png", "loss_vs_D.png", "loss_vs_C.png", "scaling_fit.json"} <= {p.name for p in out.iterdir()}
     assert fitted["holdout"]["rule"] == "3 largest by C" and fitted["holdout"]["num_held_out"] == 3
+    names = {r.info.run_id: r.info.run_name for r in MlflowClient(tracking_uri=uri).search_runs(
+        [MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment).experiment_id])}
+    held = fitted["holdout"]["rows"]
+    assert all(row["run_name"] == names[row["run_id"]] and row["init.rate"] in (0.5, 1.0) for row in held), held
     assert fitted["flops"]["convention"] == "scalinglab" and fitted["num_left_out"] == {}
     client = MlflowClient(tracking_uri=uri)
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
@@ -107,7 +112,10 @@ def test_fit_density_within_study_recovers_a_known_density(mlflow_uri: str, mlfl
                                  "--bootstrap", "50", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "mean density ρ = 2.000" in result.output
-    assert (tmp_path / "density_runs.csv").exists()
+    written = pd.read_csv(tmp_path / "density_runs.csv")
+    names = {r.info.run_id: r.info.run_name for r in client.search_runs([experiment_id])}
+    assert written["run_name"].tolist() == written["run_id"].map(names).tolist() and len(written) == 2
+    assert (written["init.rate"] == 1.0).all()  # the sweep's varying column, constant among the targets
 
 
 def test_validate_reports_a_bad_sweep_and_exits_2(tmp_path: Path) -> None:

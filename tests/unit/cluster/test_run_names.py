@@ -68,7 +68,7 @@ def test_the_ui_url_opens_an_experiments_runs_view(mlflow_uri: str, mlflow_exper
 
     experiment_id = MlflowClient(tracking_uri=mlflow_uri).get_experiment_by_name(mlflow_experiment).experiment_id
     base = "http://127.0.0.1:5000"
-    assert ui_url(mlflow_uri, base, mlflow_experiment) == f"{base}/#/experiments/{experiment_id}"
-    assert ui_url(mlflow_uri, base) == f"{base}/#/experiments/{experiment_id}"  # the newest
+    assert ui_url(mlflow_uri, base, mlflow_experiment) == f"{base}/#/experiments/{experiment_id}/runs"
+    assert ui_url(mlflow_uri, base) == f"{base}/#/experiments/{experiment_id}/runs"  # the newest
     with pytest.raises(ValueError, match="experiment 'nope' not found"):
         ui_url(mlflow_uri, base, "nope")

@@ -36,3 +36,21 @@ def test_a_sweep_started_before_identity_v2_keeps_its_finished_trials(mlflow_uri
     todo = trials_to_run(TrackingTarget(mlflow_uri, mlflow_experiment), "s", rerun)
     assert [t.seed for t in todo] == [3, 4, 5]
     assert trials_to_run(TrackingTarget(mlflow_uri, mlflow_experiment), "other", [v1_done]) == [v1_done]
+
+
+def _epsilon(trial: TrialConfig, epsilon: float) -> TrialConfig:
+    return TrialConfig.model_validate({**trial.model_dump(), "eval": {**trial.eval.model_dump(), "phi_weight_epsilon": epsilon}})
+
+
+def test_each_measurement_of_one_identity_runs_once(mlflow_uri: str, mlflow_experiment: str) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    base = TrialConfig(sweep="s", eval={"probes": ["phi_weight"]})
+    narrow, wide, old = _epsilon(base, 0.1), _epsilon(base, 0.5), TrialConfig(sweep="s", seed=1)
+    assert narrow.config_hash == wide.config_hash and narrow.measurement_hash != wide.measurement_hash
+    _log(client, experiment_id, runs.trial_tags(narrow), "FINISHED")
+    # A run logged before measurements were tagged counts for every measurement of its identity.
+    _log(client, experiment_id, runs.identity_tags(old), "FINISHED")
+    todo = trials_to_run(TrackingTarget(mlflow_uri, mlflow_experiment), "s",
+                         [narrow, wide, _epsilon(old, 0.5), _epsilon(old, 0.1)])
+    assert todo == [wide]

@@ -17,7 +17,7 @@ DEFAULT_V1_HASH = "93d4e071ba1292c31ec94d934270d3159cddc5ebca894ce9dbdbf2ab3bd1e
 DEFAULT_V2_HASH = "663bb6bd27a30b48a47a78b33cfbbbf483ee0b22c925c5781d490152429dc592"
 
 
-@pytest.mark.parametrize(("change", "same"), [
+@pytest.mark.parametrize(("change", "same"), [  # same: the same config hash
     # execution and measurement: the same weights
     ({"train": {"num_threads": 2}}, True),
     ({"train": {"precision": "fp32"}}, True),
@@ -44,7 +44,10 @@ def test_what_changes_the_hash(change: dict[str, Any], same: bool) -> None:
     base, changed = TrialConfig(), TrialConfig.model_validate(change)  # one field off the defaults
     assert changed != base
     assert (changed.config_hash == base.config_hash) is same
-    assert (changed.trial_id == base.trial_id) is same
+    # An eval change keeps the hash but is another measurement: its trial id carries it.
+    measured_apart = "eval" in change
+    assert (changed.measurement_hash == base.measurement_hash) is not measured_apart
+    assert (changed.trial_id == base.trial_id) is (same and not measured_apart)
 
 
 def test_every_config_field_is_decided() -> None:
@@ -80,3 +83,52 @@ def test_a_grid_over_an_execution_setting_names_it() -> None:
     with pytest.raises(ConfigError, match=r"trials 0 and 1 train the same model .*differ only in "
                                           r"train\.num_threads, outside a trial's identity"):
         parse_sweep(raw).trials()
+
+
+def test_a_grid_over_an_eval_key_makes_measurement_runs_of_one_identity() -> None:
+    raw = {"name": "eps", "base": {"train": {"num_steps": 200}, "eval": {"probes": ["phi_weight"]}},
+           "grid": {"eval.phi_weight_epsilon": [0.1, 0.5]}}
+    trials = parse_sweep(raw).trials()
+    assert [t.eval.phi_weight_epsilon for t in trials] == [0.1, 0.5]
+    assert len({t.config_hash for t in trials}) == 1  # one training
+    assert len({t.measurement_hash for t in trials}) == 2  # two measurements
+    assert len({t.trial_id for t in trials}) == 2
+    assert all(t.trial_id == f"{t.config_hash[:10]}-m{t.measurement_hash[:6]}" for t in trials)
+    tags = [runs.trial_tags(t) for t in trials]
+    assert [tag[M.TAG_MEASUREMENT_HASH] for tag in tags] == [t.measurement_hash for t in trials]
+
+
+def test_a_grid_over_probe_lists_is_accepted() -> None:
+    raw = {"name": "probes", "base": {"train": {"num_steps": 200}},
+           "grid": {"eval.probes": [["phi_weight"], ["phi_weight", "calibration"]]}}
+    trials = parse_sweep(raw).trials()
+    assert len(trials) == 2 and len({t.config_hash for t in trials}) == 1 and len({t.trial_id for t in trials}) == 2
+
+
+@pytest.mark.parametrize("path, values", [
+    ("train.num_threads", [1, 2]),
+    ("train.precision", ["fp32", "bf16"]),
+    ("train.micro_batch_size", [32, 64]),
+    ("train.checkpoint_every", [100, 1000]),
+])
+def test_a_grid_over_an_execution_setting_is_still_refused(path: str, values: list[Any]) -> None:
+    raw = {"name": "exec", "base": {"train": {"num_steps": 200}, "eval": {"probes": ["phi_weight"]}},
+           "grid": {path: values}}
+    with pytest.raises(ConfigError, match=rf"differ only in {path.replace('.', '[.]')}, outside a trial's identity"):
+        parse_sweep(raw).trials()
+
+
+# Trial ids a sweep that does not vary eval had before measurements were keyed (pinned by
+# computing them on main at 2263c56): run names and checkpoint folders must not move.
+UNCHANGED_SWEEP_IDS = {
+    ("init.rate", 0.5): "a8d928b937",
+    ("init.rate", 0.7): "11d886f78b",
+}
+
+
+def test_a_sweep_that_does_not_vary_eval_keeps_its_trial_ids() -> None:
+    raw = {"name": "rates", "base": {"train": {"num_steps": 200}}, "grid": {"init.rate": [0.5, 0.7]}}
+    trials = parse_sweep(raw).trials()
+    assert {("init.rate", t.init.rate): t.trial_id for t in trials} == UNCHANGED_SWEEP_IDS
+    assert all(t.trial_id == t.config_hash[:10] for t in trials)
+    assert TrialConfig().trial_id == DEFAULT_V2_HASH[:10]

@@ -80,6 +80,7 @@ def test_branch_logs_its_own_run(tmp_path: Path) -> None:
         M.TAG_SWEEP: "cd", M.TAG_KIND: runs.KIND_TRIAL, M.TAG_IDENTITY_VERSION: "2",
         M.TAG_TRIAL_ID: trial.trial_id + "-cd15", M.TAG_CONFIG_HASH: trial.config_hash + "-cd15",
         M.TAG_PARENT_RUN_ID: "parent", M.TAG_COOLDOWN_OF_STEP: "15",
+        M.TAG_MEASUREMENT_HASH: trial.measurement_hash,  # a branch measures as its parent does
     }
     assert branch.params["train.num_steps"] == END and branch.params["train.cooldowns"] == []
     tokens = END * 16 * 9

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 
 from analysis.load import load_runs
 from cluster.tracking import finished_config_hashes
+from configs import TrialConfig
 from configs import metrics as M
 from trainers import run_trial
 from trainers.cooldown import branch_tags, open_branch_tracker
@@ -45,3 +46,8 @@ def test_branch_is_an_ordinary_finished_trial_run(mlflow_uri: str, mlflow_experi
     tags = branch_tags(trial, START, result.run_id)
     parent_tracker = MlflowTracker(target, "again", run_id=result.run_id)
     assert open_branch_tracker(parent_tracker, "again-cd15", tags) is None
+    # The same branch of another measurement of this identity (an eval.* grid) is not done yet.
+    other = TrialConfig.model_validate({**trial.model_dump(), "eval": {"probes": ["phi_weight"]}})
+    assert other.config_hash == trial.config_hash and other.measurement_hash != trial.measurement_hash
+    opened = open_branch_tracker(parent_tracker, "other-cd15", branch_tags(other, START, result.run_id))
+    assert opened is not None and opened.run_id != branch["run_id"]

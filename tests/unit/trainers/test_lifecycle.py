@@ -7,12 +7,14 @@ failure comes from a tracker that breaks at one chosen call.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
 from trainers import run_trial
+from trainers.hooks import Hook
 from trainers.tracker import MlflowTracker, RunStatus, TrackingTarget
 
 from tests.unit.trainers.test_loop import no_figures, tiny_trial  # noqa: F401 (no_figures: a fixture)
@@ -55,6 +57,13 @@ def test_a_trial_run_logs_system_metrics(target: TrackingTarget, client: MlflowC
 
     monkeypatch.setenv(SYSTEM_METRICS_ENV, "0.1")
     trial = tiny_trial(train={"num_steps": 5, "eval_every": 5, "checkpoint_every": 5})
-    result = run_trial(trial, tracking=target, checkpoint_root=tmp_path)
-    logged = client.get_run(result.run_id).data.metrics
-    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(logged)
+    # Each step waits 0.2 s, so the 0.1 s monitor samples within the trial however fast it trains.
+    slow = Hook(1, lambda info: time.sleep(0.2), name="slow")
+    result = run_trial(trial, tracking=target, checkpoint_root=tmp_path, extra_hooks=[slow])
+    wanted = {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"}
+    # MLflow's monitor thread sends its samples asynchronously: under load they can land a
+    # moment after the run ends, so wait for them (bounded) instead of reading once.
+    deadline = time.monotonic() + 20
+    while not wanted <= set(client.get_run(result.run_id).data.metrics) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert wanted <= set(client.get_run(result.run_id).data.metrics)

@@ -194,3 +194,20 @@ def test_last_logged_step_counts_every_key(target: TrackingTarget, client: Mlflo
     first.log_metrics({"probe/x": 2.0}, 15)
     crash(first, client)
     assert MlflowTracker(target, "run-g", run_id=first.run_id).last_logged_step == 15
+
+
+def test_an_unfinished_run_is_reused_only_by_its_own_measurement(target: TrackingTarget, client: MlflowClient) -> None:
+    measured = {**IDENTITY, M.TAG_MEASUREMENT_HASH: "m1"}
+    other = tagged_run(target, client, "other", {**TRIAL_TAGS, M.TAG_MEASUREMENT_HASH: "m2"})
+    crash(other, client)
+    fresh = MlflowTracker(target, "fresh", identity=measured)  # m2's run is another measurement
+    assert fresh.run_id != other.run_id
+    assert client.get_run(fresh.run_id).data.tags[M.TAG_MEASUREMENT_HASH] == "m1"
+    crash(fresh, client)
+    assert MlflowTracker(target, "retry", identity=measured).run_id == fresh.run_id
+
+
+def test_an_unfinished_run_without_a_measurement_tag_is_reused_by_any(target: TrackingTarget, client: MlflowClient) -> None:
+    older = tagged_run(target, client, "older", TRIAL_TAGS)  # logged before the measurement tag
+    crash(older, client)
+    assert MlflowTracker(target, "retry", identity={**IDENTITY, M.TAG_MEASUREMENT_HASH: "m1"}).run_id == older.run_id

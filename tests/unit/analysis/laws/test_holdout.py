@@ -81,3 +81,15 @@ def test_run_holdout_follows_its_spec(spec: holdout.HoldoutSpec, rule: str | Non
 def test_split_largest_refuses_impossible_counts(num: int) -> None:
     with pytest.raises(ValueError, match=rf"cannot hold out {num} of 36 runs"):
         holdout.split_largest(table(), num)
+
+
+def test_held_out_rows_name_their_runs_and_the_varying_config_columns() -> None:
+    runs = table()
+    runs = runs.assign(run_id=[f"{i:032x}" for i in range(len(runs))], run_name=[f"demo d{i}" for i in range(len(runs))],
+                       **{"model.d_model": runs["N"] // 1000, "optim.lr": 0.001, "scalinglab.sweep": "demo"})
+    res = holdout.evaluate_holdout_largest(runs, 3)
+    assert list(res.rows.columns[:5]) == ["run_id", "run_name", "model.d_model", "N", "D"]
+    assert "optim.lr" not in res.rows and "scalinglab.sweep" not in res.rows  # constant / not config
+    held = runs.nlargest(3, "C").set_index("run_id")
+    assert res.rows["run_name"].tolist() == held.loc[res.rows["run_id"], "run_name"].tolist()
+    assert set(res.rows["run_name"]) == set(held["run_name"])

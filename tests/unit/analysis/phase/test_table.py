@@ -118,3 +118,12 @@ def test_phase_figures_are_written(tmp_path: Path) -> None:
     for path in (diagram, curves):
         assert path.stat().st_size > 5_000
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_cell_names_its_seed_runs_beside_the_sweep_axes() -> None:
+    runs = _runs()
+    runs["run_name"] = [f"demo γ{r} λ{wd} s{s}" for r, wd, s in zip(runs["init.rate"], runs["optim.weight_decay"], runs["seed"])]
+    cells = cell_table(runs).set_index(["init_value", "optim.weight_decay"])
+    assert cells.loc[(0.8, 0.1), "run_names"] == "demo γ0.8 λ0.1 s0; demo γ0.8 λ0.1 s1"
+    assert {"model.d_model", "scheme"} <= set(cells.reset_index().columns)
+    assert "run_names" not in cell_table(_runs())  # a table without names (a CSV) gets no empty column
