@@ -12,23 +12,26 @@ every failure a user can cause is an `AnalysisInputError` with a one-line messag
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sqlite3
 import sys
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from sqlalchemy.exc import SQLAlchemyError
 
+from analysis import sqlite_read
 from analysis.errors import AnalysisInputError, DuplicateRunsWarning
 from configs import metrics as M
 from configs.identity import IDENTITY_FIELDS
-from configs.runs import run_state, trial_filter
+from configs.runs import KIND_TRIAL, run_state, trial_filter
+
+if TYPE_CHECKING:  # mlflow loads only for a non-sqlite store: a sqlite one is read directly
+    from mlflow import MlflowClient
 
 # Columns every results table has, besides config columns and metric columns.
 ID_COLUMNS = ("run_id", "run_name", "status", "state", "sweep", "trial_id", "config_hash", "identity_version",
@@ -62,24 +65,55 @@ def sqlite_path(tracking_uri: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def _client(tracking_uri: str) -> MlflowClient:
-    """A client on an existing store; refuses a missing sqlite file instead of creating it."""
+def _existing_sqlite(tracking_uri: str) -> Path | None:
+    """The sqlite file of the URI (None for other stores); refuses a missing one instead of creating it."""
     path = sqlite_path(tracking_uri)
     if path is not None and not path.is_file():
         raise StoreNotFoundError(
             f"no MLflow store at {path} (from {tracking_uri}); run a sweep first, or pass "
             "--tracking-uri (or --workdir) to point at an existing store.")
+    return path
+
+
+def _client(tracking_uri: str) -> MlflowClient:
+    """A client on an existing non-sqlite store (a server)."""
+    from mlflow import MlflowClient
+
     client: MlflowClient = _read(tracking_uri, MlflowClient, tracking_uri)
     return client
 
 
 def _read(where: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a client method, turning storage failures into one-line `StoreUnreadableError`s."""
+    """Call a store method, turning storage failures into one-line `StoreUnreadableError`s."""
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+    if "mlflow" in sys.modules:  # a client call: its errors too (importing them would cost mlflow's import)
+        from mlflow.exceptions import MlflowException
+        from sqlalchemy.exc import SQLAlchemyError
+
+        errors += (MlflowException, SQLAlchemyError)
     try:
         return call(*args, **kwargs)
-    except (MlflowException, SQLAlchemyError, OSError) as err:
+    except errors as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise StoreUnreadableError(f"cannot read the MLflow store at {where}: {first}") from err
+
+
+def _trial_runs(tracking_uri: str, experiment: str, finished: bool | None) -> list[Any]:
+    """The trial runs of `experiment` (`configs.runs.trial_filter`), read directly from a sqlite store."""
+    path = _existing_sqlite(tracking_uri)
+    if path is None:
+        client = _client(tracking_uri)
+        experiment_id = _experiment_id(client, experiment, tracking_uri)
+        return list(_read(tracking_uri, client.search_runs, [experiment_id], trial_filter(finished=finished),
+                          max_results=MAX_RUNS))
+    with contextlib.closing(_read(tracking_uri, sqlite_read.connect, path)) as db:
+        found = _read(tracking_uri, sqlite_read.experiment_id, db, experiment)
+        if found is None:
+            names = _read(tracking_uri, sqlite_read.experiment_names, db)
+            raise NoRunsError(f"experiment '{experiment}' not found at {tracking_uri}; "
+                              f"experiments there: {', '.join(names) or 'none'}")
+        runs: list[Any] = _read(tracking_uri, sqlite_read.search_runs, db, found, {M.TAG_KIND: KIND_TRIAL}, finished)
+        return runs
 
 
 def _experiment_id(client: MlflowClient, experiment: str, tracking_uri: str) -> str:
@@ -118,14 +152,11 @@ def load_runs(tracking_uri: str, experiment: str, include_unfinished: bool = Fal
         StoreUnreadableError: the store cannot be read.
         NoRunsError: the experiment does not exist or has no (finished) trial runs.
     """
-    client = _client(tracking_uri)
-    experiment_id = _experiment_id(client, experiment, tracking_uri)
-    query = trial_filter(finished=None if include_unfinished else True)
-    runs = _read(tracking_uri, client.search_runs, [experiment_id], query, max_results=MAX_RUNS)
+    runs = _trial_runs(tracking_uri, experiment, finished=None if include_unfinished else True)
     if not runs:
         raise NoRunsError(f"experiment '{experiment}' at {tracking_uri} has no "
                           f"{'' if include_unfinished else 'finished '}trial runs"
-                          f"{'' if include_unfinished else _unfinished_note(client, experiment_id)}")
+                          f"{'' if include_unfinished else _unfinished_note(tracking_uri, experiment)}")
     runs = _newest_per_identity(runs)
     raw = pd.DataFrame([_row(run) for run in runs])
     # one frame built at once: column-by-column replacement fragments a table of hundreds of metrics
@@ -170,9 +201,9 @@ def _newest_per_identity(runs: list[Any]) -> list[Any]:
     return [run for run in runs if run.info.run_id in kept]
 
 
-def _unfinished_note(client: MlflowClient, experiment_id: str) -> str:
+def _unfinished_note(tracking_uri: str, experiment: str) -> str:
     """' yet (2 running, 1 diverged)' style tail naming the runs that are not finished."""
-    others = client.search_runs([experiment_id], trial_filter(finished=False), max_results=MAX_RUNS)
+    others = _trial_runs(tracking_uri, experiment, finished=False)
     counts = Counter(run_state(r.info.status, r.data.tags) for r in others)
     listed = ", ".join(f"{num} {state}" for state, num in sorted(counts.items()))
     return f" yet ({listed})" if listed else " yet"
@@ -205,6 +236,13 @@ def load_history(tracking_uri: str, run_ids: list[str], keys: list[str]) -> pd.D
         StoreNotFoundError: the URI names a sqlite file that does not exist.
         StoreUnreadableError: the store cannot be read.
     """
+    path = _existing_sqlite(tracking_uri)
+    if path is not None:
+        with contextlib.closing(_read(tracking_uri, sqlite_read.connect, path)) as db:
+            records = [{"run_id": run_id, "key": key, "step": step, "value": value}
+                       for run_id in run_ids for key in keys
+                       for step, value in _read(tracking_uri, sqlite_read.metric_history, db, run_id, key)]
+        return pd.DataFrame(records, columns=["run_id", "key", "step", "value"])
     client = _client(tracking_uri)
     records = [
         {"run_id": run_id, "key": key, "step": m.step, "value": m.value}

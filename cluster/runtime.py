@@ -29,6 +29,11 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> RayCon
     Returns:
         Whether this call connected, and whether it started the cluster it connected to.
     """
+    # Results go to MLflow: Tune's TensorBoard/CSV/JSON loggers only add files and a "visualize with
+    # TensorBoard" hint to `run`'s output, and its "snapshotting has been triggered multiple times"
+    # warning fires on every forced checkpoint sync of a short trial. A user's own setting wins.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if ray.is_initialized():
         return RayConnection(connected=False, started=False)
     if address:

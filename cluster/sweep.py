@@ -21,6 +21,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.logger import JsonLoggerCallback
 from rich.console import Console
 
 from cluster.launch import LaunchTesting, TrialLaunch
@@ -111,7 +112,8 @@ def build_tuner(
         storage_path=str(session.sweep_dir),  # absolute (a relative path raises ArrowInvalid)
         failure_config=tune.FailureConfig(max_failures=sweep.resources.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[ProgressCallback(len(trials), sweep_dir=session.sweep_dir)],
+        # result.json only (Tune's result grid reads it); start_ray turns off its other auto loggers (TensorBoard)
+        callbacks=[ProgressCallback(len(trials), sweep_dir=session.sweep_dir), JsonLoggerCallback()],
         verbose=0,
     )
     name = _name_creator(trials)

@@ -72,3 +72,21 @@ def front_by_size(table: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
     for domain in domains:
         summary[f"best_{domain}"] = grouped[domain].min()
     return summary.reset_index()
+
+
+def shared_groups(table: pd.DataFrame) -> list[int]:
+    """Compute groups of `pareto_table` holding ≥ 2 runs, smallest budget first.
+
+    A front of one run says nothing (it is its own front), so only these are drawn.
+    """
+    sizes = table["compute_group"].value_counts() if "compute_group" in table else pd.Series(dtype=int)
+    return sorted(int(g) for g in sizes[sizes >= 2].index)
+
+
+def pareto_note(table: pd.DataFrame) -> str | None:
+    """Why the Pareto figure is not drawn (no budget with 2 runs), or None when it is."""
+    if not len(table) or shared_groups(table):
+        return None
+    return (f"Pareto figure not drawn: it needs ≥ 2 runs per budget, and each of the {table['compute_group'].nunique()} "
+            "compute groups holds one run; add runs of equal compute (another N at the same C), or widen "
+            "compute_rtol to group nearby budgets.")

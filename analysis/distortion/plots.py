@@ -16,6 +16,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from analysis.distortion.data import DistortionData  # noqa: E402
+from analysis.distortion.pareto import shared_groups  # noqa: E402
 from analysis.distortion.trajectories import DistortionPath, principal_components  # noqa: E402
 
 MARKERS = {"t_star": ("*", "t* = argmax φ"), "early_stop": ("o", "early stop (min val/loss)"),
@@ -82,6 +83,8 @@ def plot_trajectories(traj: pd.DataFrame, data: DistortionData, path: Path, colu
         ax.set(xscale="log", yscale="log", xlabel="step",
                ylabel="D − H (nats)" if column == "excess" else "D (nats/token)", title=domain)
         _no_minor_labels(ax)
+        if len(part):
+            _label_last_step(ax, float(part["step"].max()))
     _legend(fig, axes[0][-1], len(order))
     fig.suptitle("excess distortion D_i − H_i per run" if column == "excess" else "distortion D_i(t) per run", fontsize=10)
     return _save(fig, path)
@@ -119,8 +122,24 @@ def _phi_axis(ax: Axes, phi: pd.Series) -> bool:
     return wide
 
 
+def _label_last_step(ax: Axes, last: float) -> None:
+    """Tick the last step on a log step axis too: 1, 2, 5 × 10^k alone leave where training ended (250) unlabelled.
+
+    A major tick within 25 % below it is dropped, so their labels do not overlap.
+    """
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in LogLocator(base=10, subs=(1.0, 2.0, 5.0)).tick_values(lo, hi) if lo <= t < last / 1.25]
+    ax.set_xticks([*ticks, last])
+    ax.set_xlim(lo, hi)
+
+
 def plot_phi(data: DistortionData, stops: pd.DataFrame, phi_key: str, phi0: float, path: Path) -> Path:
     """φ(t) per run with the step each stopping rule picks, and the threshold φ₀."""
+    return _save(phi_figure(data, stops, phi_key, phi0), path)
+
+
+def phi_figure(data: DistortionData, stops: pd.DataFrame, phi_key: str, phi0: float) -> Figure:
+    """The figure of `plot_phi`: a legend names each run (up to 16), the stopping rules' markers and φ₀."""
     labels = run_labels(data)
     order = sorted(labels, key=labels.__getitem__)
     colors = run_colors(order)
@@ -132,7 +151,7 @@ def plot_phi(data: DistortionData, stops: pd.DataFrame, phi_key: str, phi0: floa
         run = history[history["run_id"] == run_id].sort_values("step")
         if run.empty:
             continue
-        ax.plot(run["step"], sign * run[phi_key], color=colors[run_id], lw=1.1)
+        ax.plot(run["step"], sign * run[phi_key], color=colors[run_id], lw=1.1, label=labels[run_id])
         stop = stops[stops["run_id"] == run_id]
         for rule, (marker, _) in MARKERS.items():
             column = f"{rule}_step"
@@ -140,13 +159,17 @@ def plot_phi(data: DistortionData, stops: pd.DataFrame, phi_key: str, phi0: floa
                 step = float(stop[column].iloc[0])
                 nearest = run.iloc[int(np.argmin(np.abs(run["step"].to_numpy() - step)))]
                 ax.plot(step, sign * nearest[phi_key], marker, color=colors[run_id], ms=8, mec="black", mew=0.5)
-    handles = [Line2D([], [], ls="", marker=m, color="gray", label=text) for m, text in MARKERS.values()]
+    runs = list(ax.get_lines()) if len(order) <= 16 else []  # past 16 a legend hides the figure; the CSV names each run
+    handles = [line for line in runs if not line.get_label().startswith("_")]
+    handles += [Line2D([], [], ls="", marker=m, color="gray", label=text) for m, text in MARKERS.values()]
     if np.isfinite(phi0) and (sign > 0 or phi0 < 0):  # a log axis of −φ cannot show φ₀ ≥ 0
         handles.append(ax.axhline(sign * phi0, color="red", ls="--", lw=1, label=f"φ₀ = {phi0:.3g}"))
-    ax.legend(handles=handles, fontsize=7, loc="best")
-    ax.set(xscale="log", xlabel="step", title="stability φ(t) per run and where each rule stops (colours as in the other figures)")
+    ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set(xscale="log", xlabel="step", title="stability φ(t) per run and where each rule stops")
     _no_minor_labels(ax)
-    return _save(fig, path)
+    if len(history):
+        _label_last_step(ax, float(history["step"].max()))
+    return fig
 
 
 def plot_metastable(points: pd.DataFrame, cells: pd.DataFrame, data: DistortionData, phi0: float, path: Path) -> Path:
@@ -191,11 +214,15 @@ def _cell_heatmap(ax: Axes, cells: pd.DataFrame, axes: list[str]) -> None:
 def plot_pareto(table: pd.DataFrame, domains: list[str], path: Path) -> Path:
     """Final vectors per compute group (2 domains, or PC1/PC2), colour = log N, front joined.
 
-    Shows the 4 largest budgets among groups holding ≥ 2 runs (all groups when none does).
+    Shows the 4 largest budgets among groups holding ≥ 2 runs (`pareto.pareto_note` says why
+    there is no figure when none does).
+
+    Raises:
+        ValueError: no compute group holds 2 runs.
     """
-    sizes = table["compute_group"].value_counts()
-    shared = sorted(sizes[sizes >= 2].index)  # a front of one run says nothing; prefer groups with a choice
-    groups = (shared or sorted(sizes.index))[-4:]  # the 4 largest such budgets
+    groups = shared_groups(table)[-4:]  # the 4 largest budgets where a front is a choice
+    if not groups:
+        raise ValueError("no compute group holds ≥ 2 runs: a Pareto front needs ≥ 2 runs per budget")
     fig, axes = plt.subplots(1, len(groups), figsize=(4.4 * len(groups) + 1, 3.8), squeeze=False,
                              layout="constrained")
     if len(domains) == 2:

@@ -20,7 +20,7 @@ from analysis.distortion import plots
 from analysis.distortion.data import DistortionData, load_distortion_data
 from analysis.distortion.html import Section, render_report
 from analysis.distortion.laws import LawSettings, per_domain_laws
-from analysis.distortion.pareto import front_by_size, pareto_table
+from analysis.distortion.pareto import front_by_size, pareto_note, pareto_table
 from analysis.distortion.probes import calibration_table, ratedist_table, training_kl_table
 from analysis.distortion.phi import with_phi_form
 from analysis.distortion.stopping import (TSTAR_AFTER, cell_means, default_phi0, metastable_points, metastable_runs,
@@ -69,6 +69,8 @@ class DistortionReport:
     html: Path
     phi0: float
     analysis_run_id: str | None
+    #: What the report left out and why (e.g. the Pareto figure with one run per budget), one line each.
+    notes: tuple[str, ...] = ()
 
 
 def compute_tables(data: DistortionData, settings: DistortionSettings, phi0: float) -> dict[str, pd.DataFrame]:
@@ -113,7 +115,7 @@ def draw_figures(data: DistortionData, tables: dict[str, pd.DataFrame], settings
         figures["phi"] = plots.plot_phi(data, tables["stopping"], settings.phi_key, phi0, out_dir / "phi.png")
         figures["metastable"] = plots.plot_metastable(tables["metastable_points"], tables["metastable_runs"], data,
                                                       phi0, out_dir / "metastable.png")
-    if len(tables["pareto"]):
+    if pareto_note(tables["pareto"]) is None and len(tables["pareto"]):
         figures["pareto"] = plots.plot_pareto(tables["pareto"], data.domains, out_dir / "pareto.png")
     if len(tables["ratedist"]):
         figures["ratedist"] = plots.plot_ratedist(tables["ratedist"], out_dir / "ratedist.png")
@@ -156,7 +158,8 @@ def _sections(data: DistortionData, tables: dict[str, pd.DataFrame], figures: di
                 (tab("per cell", "metastable_cells"), tab("φ per complexity-control phase", "phi_by_phase"),
                  tab("cells with phase", "phase_cells"))),
         Section("Pareto fronts", "Non-dominated final distortion vectors within each group of comparable compute, "
-                "and which sizes N hold the front.", pick("pareto"),
+                "and which sizes N hold the front." + (f" {note}" if (note := pareto_note(tables["pareto"])) else ""),
+                pick("pareto"),
                 (tab("front by size", "pareto_by_size"), tab("final vectors", "pareto"))),
         Section("Per-domain laws", "One Chinchilla (N and D vary) or Kaplan (one of them varies) law per component, "
                 f"{settings.laws.level:.0%} bootstrap intervals over {settings.laws.num_resamples} resamples.",
@@ -215,4 +218,5 @@ def run_distortion_analysis(tracking_uri: str, experiment: str, out_dir: Path,
                                      "num_resamples": settings.laws.num_resamples}
         run_id = log_analysis_run(tracking_uri, experiment, "distortion-analysis", files, list(data.runs["run_id"]),
                                   params, headline_values(tables, phi0, data), analysis=ANALYSIS_KIND)
-    return DistortionReport(tables, files, page, phi0, run_id)
+    notes = tuple(n for n in (pareto_note(tables["pareto"]),) if n)
+    return DistortionReport(tables, files, page, phi0, run_id, notes)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -45,6 +44,8 @@ def fit_line(
         (slope, slope interval, intercept, slope standard error); the error and interval
         are NaN, with a warning, when two points leave no degree of freedom.
     """
+    from scipy import stats  # 0.5 s to import: only when a line is fitted, not for every CLI command
+
     res = stats.linregress(x, y)
     dof = x.size - 2
     if dof < 1:

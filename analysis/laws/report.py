@@ -27,7 +27,6 @@ from analysis.laws.compute_optimal import IsoflopResult, fit_isoflop, optimal_al
 from analysis.laws.flops import FlopsConvention, FlopsRelation, flops_relation, with_compute
 from analysis.laws.holdout import HoldoutResult, HoldoutSpec, run_holdout
 from analysis.laws.kaplan import fit_kaplan
-from analysis.laws.plots import plot_compare, plot_isoflop, plot_loss_vs
 from analysis.laws.result import FitResult
 
 Form = Literal["chinchilla", "kaplan"]
@@ -221,6 +220,8 @@ def write_scaling_outputs(report: ScalingReport, df: pd.DataFrame, out_dir: str 
         out_dir: Folder to write into (created).
         summary: JSON to write (default `to_json_dict(report)`), e.g. with extra keys.
     """
+    from analysis.laws.plots import plot_isoflop, plot_loss_vs  # matplotlib: only when figures are written
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = with_compute(df.reset_index(drop=True), report.relation.convention, "points table")
@@ -245,6 +246,8 @@ def write_compare_outputs(result: CompareResult, table: pd.DataFrame, group_colu
     Returns:
         The written paths, compare.json first.
     """
+    from analysis.laws.plots import plot_compare  # matplotlib: only when figures are written
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "compare.json"

@@ -62,5 +62,7 @@ def distortion(
     laws = report.tables["laws"]
     print_table(console, "per-domain laws", laws[[c for c in ("domain", "form", "variable", "E", "alpha", "beta", "note")
                                                   if c in laws]].round(4).to_dict(orient="records"))
+    for note in report.notes:
+        console.print(f"[yellow]{note}[/yellow]", highlight=False)
     console.print(f"report: {report.html}")
     console.print(f"wrote {len(report.files)} files to {out}")

@@ -104,7 +104,9 @@ def fit_scaling(
     holdout: Annotated[str | None, typer.Option(help="Hold-out check on rows ≥ a threshold instead, e.g. C:1e12 or N:2e5.")] = None,
     flops_convention: FlopsConventionOption = "scalinglab",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the fit as JSON here.")] = None,
-    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for plots and JSON.")] = Path("out/fit"),
+    out: Annotated[Path | None, typer.Option("-o", "--out", help=(
+        "Folder for plots and JSON (default: none with --csv, only the table is printed; out/fit with -e, "
+        "whose files the analysis run logs)."))] = None,
     loss_metric: Annotated[str, typer.Option(help="Loss column to fit (experiment mode).")] = M.VAL_LOSS,
     seed: int = 0,
     tracking_uri: TrackingUri = None,
@@ -118,7 +120,7 @@ def fit_scaling(
     convention, spec = _convention(flops_convention), _holdout_spec(holdout, holdout_largest)
     with exit_on_input_error():
         _fit_scaling(ScalingRequest(experiment, csv, "kaplan" if form == "kaplan" else "chinchilla", bootstrap, spec,
-                                    convention, json_out, out, loss_metric, seed,
+                                    convention, json_out, out if out or csv else Path("out/fit"), loss_metric, seed,
                                     tracking_uri_or_default(tracking_uri, workdir)))
 
 
@@ -133,7 +135,7 @@ class ScalingRequest:
     spec: HoldoutSpec
     convention: Literal["scalinglab", "6nd"]
     json_out: Path | None
-    out: Path
+    out: Path | None  # None: no figures (a --csv fit without -o)
     loss_metric: str
     seed: int
     uri: str
@@ -161,7 +163,7 @@ def _fit_scaling(req: ScalingRequest) -> None:
         summary["true_entropy_floor"] = floor
         if "E" in summary["params"]:
             summary["E_rel_err_vs_floor"] = summary["params"]["E"] / floor - 1
-    files = write_scaling_outputs(report, table, out, summary)
+    files = [] if out is None else write_scaling_outputs(report, table, out, summary)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(summary, indent=2))

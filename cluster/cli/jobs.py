@@ -42,7 +42,9 @@ def submit(
     sweep_file: str,
     address: Address,
     tracking_uri: TrackingUri = None,
-    workdir: Annotated[Path, typer.Option(help="Folder on the head for ray_results/ (absolute).")] = Path("runs"),
+    workdir: Annotated[Path, typer.Option(help=(
+        "Folder on the head for ray_results/; a relative one is made absolute against this shell's directory, "
+        "so pass the head's own path when that differs."))] = Path("runs"),
     python: Annotated[str | None, typer.Option(help="Interpreter on the head (default: this one).")] = None,
 ) -> None:
     """Submit a sweep to a Ray cluster as a job: it keeps running when this terminal goes away."""

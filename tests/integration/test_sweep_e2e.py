@@ -135,11 +135,17 @@ def test_a_corpus_found_unusable_while_ray_starts_launches_nothing(tmp_path: Pat
     assert not list((tmp_path / "work" / "ray_results" / "bad_text").glob("session-*"))  # no trial ran
 
 
-def test_a_diverging_trial_is_counted_and_named_in_the_summary(tmp_path: Path) -> None:
+def test_a_diverging_trial_is_counted_and_named_in_the_summary(tmp_path: Path,
+                                                              capfd: pytest.CaptureFixture[str]) -> None:
     """lr 1000 diverges within a few steps: the summary says so instead of '0 failed trials'."""
     raw = _sweep("diverge", {"optim.lr": [1000.0]})
     raw["base"]["optim"] = {"warmup_steps": 0}  # type: ignore[index]
     result = run_sweep(parse_sweep(raw), tmp_path, num_cpus=2)
+    ray_output = "".join(capfd.readouterr())
+    # Ray Tune's noise is gone from the driver's output (issue 18, item 7), and so is what silencing it could cause
+    for noise in ("TensorBoard", "snapshotting has been triggered", "Failed to fetch metrics"):
+        assert noise not in ray_output, ray_output
+    assert "View detailed results here" in ray_output  # the output was captured: Tune's own start line is there
     head, *named = result.summary()
     print("\n".join(result.summary()))  # the summary as the driver prints it (pytest -s)
     assert head == "1 trials: 0 finished, 1 diverged, 0 failed, 0 killed"

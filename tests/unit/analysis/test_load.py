@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from analysis import sqlite_read
 from analysis.errors import AnalysisInputError, DuplicateRunsWarning
 from analysis.load import (
     NoRunsError,
@@ -21,6 +25,7 @@ from analysis.load import (
 from configs import TrialConfig
 from configs import metrics as M
 from configs import runs
+from configs.runs import trial_filter
 
 
 def _log(client: MlflowClient, experiment_id: str, trial_id: str, status: str,
@@ -152,6 +157,32 @@ def test_runs_with_a_full_config_are_one_identity_by_its_trained_fields(
         table = load_runs(mlflow_uri, mlflow_experiment)
     assert sorted(table["run_id"]) == sorted([newer] if num_rows == 1 else [older, newer])
     assert len([w for w in caught if w.category is DuplicateRunsWarning]) == 2 - num_rows
+
+
+def test_the_direct_sqlite_read_matches_mlflows_client(mlflow_uri: str, mlflow_experiment: str) -> None:
+    """`analysis.sqlite_read` (no mlflow import) returns what `MlflowClient.search_runs` does."""
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    kept = [_log(client, experiment_id, "a", "FINISHED"), _log(client, experiment_id, "b", "FAILED")]
+    client.log_metric(kept[1], M.OOD_ACC, float("nan"), step=3)  # NaN is stored as is_nan: read back as NaN
+    client.delete_run(_log(client, experiment_id, "gone", "FINISHED"))  # deleted: neither reader shows it
+    client.create_run(experiment_id, tags={M.TAG_KIND: "analysis"})  # not a trial
+    path = sqlite_path(mlflow_uri)
+    assert path is not None
+    for finished in (None, True, False):
+        expected = client.search_runs([experiment_id], trial_filter(finished=finished))
+        with contextlib.closing(sqlite_read.connect(path)) as db:
+            assert sqlite_read.experiment_id(db, mlflow_experiment) == experiment_id
+            got = sqlite_read.search_runs(db, experiment_id, {M.TAG_KIND: "trial"}, finished)
+            history = {run_id: sqlite_read.metric_history(db, run_id, M.VAL_LOSS) for run_id in kept}
+
+        def view(run: Any) -> tuple[object, ...]:
+            metrics = {k: "nan" if math.isnan(v) else v for k, v in run.data.metrics.items()}
+            return (run.info.run_id, run.info.run_name, run.info.status, run.info.start_time, run.info.end_time,
+                    run.data.params, run.data.tags, metrics)
+
+        assert sorted(map(view, got)) == sorted(map(view, expected)) and len(got) == {None: 2, True: 1, False: 1}[finished]
+    assert all(history[r] == [(m.step, m.value) for m in client.get_metric_history(r, M.VAL_LOSS)] for r in kept)
 
 
 def test_measurement_runs_of_one_identity_are_all_kept(mlflow_uri: str, mlflow_experiment: str) -> None:

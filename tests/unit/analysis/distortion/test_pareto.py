@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.distortion.data import load_distortion_data
-from analysis.distortion.pareto import front_by_size, non_dominated, pareto_table
+from analysis.distortion.pareto import front_by_size, non_dominated, pareto_note, pareto_table, shared_groups
+from analysis.distortion.plots import plot_pareto
 
 
 @pytest.mark.parametrize(("points", "expected"), [
@@ -42,3 +46,25 @@ def test_fronts_are_taken_within_compute_groups(mlflow_uri: str, ladder_experime
     by_size = front_by_size(table, ["lang0", "lang1"])
     assert set(by_size.columns) >= {"compute_group", "N", "num_runs", "num_on_front", "best_lang0"}
     assert by_size["num_runs"].sum() == 9
+
+
+@pytest.mark.parametrize(("groups", "shared", "noted"), [
+    ([0, 1, 2], [], True),  # one run per budget: no front to draw
+    ([0, 0, 1], [0], False),
+    ([2, 2, 1, 1, 0], [1, 2], False),
+    ([], [], False),  # no runs: no table, nothing to explain
+])
+def test_the_pareto_figure_needs_two_runs_per_budget(tmp_path: Path, groups: list[int], shared: list[int],
+                                                     noted: bool) -> None:
+    table = pd.DataFrame({"run_id": [f"r{i}" for i in range(len(groups))], "id": np.arange(len(groups), dtype=float),
+                          "ood": -np.arange(len(groups), dtype=float), "N": 1e5, "C": 1e12,
+                          "compute_group": groups, "on_front": True})
+    assert shared_groups(table) == shared
+    note = pareto_note(table)
+    assert (note is not None) == noted
+    if noted:
+        assert note is not None and "needs ≥ 2 runs per budget" in note
+        with pytest.raises(ValueError, match="needs ≥ 2 runs per budget"):
+            plot_pareto(table, ["id", "ood"], tmp_path / "pareto.png")
+    elif shared:
+        assert plot_pareto(table, ["id", "ood"], tmp_path / "pareto.png").is_file()

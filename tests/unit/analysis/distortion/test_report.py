@@ -14,6 +14,7 @@ from analysis.distortion.report import ANALYSIS_KIND, DistortionSettings, comput
 from analysis.distortion.stopping import default_phi0
 from configs import metrics as M
 from configs.runs import analysis_filter
+from tests.unit.analysis.distortion.conftest import STEPS, UNTRAINED_LOSS, _anchor_history, log_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FAST = LawSettings(num_resamples=4)
@@ -75,3 +76,22 @@ def test_the_default_phi0_is_the_median_of_the_sweeps_phi(mlflow_uri: str, ancho
     tables = compute_tables(data, DistortionSettings(laws=FAST), phi0)
     assert phi0 == tables["metastable_points"]["phi"].median()
     assert tables["metastable_points"]["in_region"].mean() >= 0.5
+
+
+def test_one_run_per_budget_draws_no_pareto_figure_and_says_why(
+        mlflow_uri: str, mlflow_experiment: str, tmp_path: Path) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    for i, (n, flops) in enumerate([(1e5, 1.2e12), (1e6, 1.2e13)]):  # budgets 10× apart: two groups of one run
+        history = _anchor_history(0.1 * i, 1.0)
+        final = {M.NUM_PARAMS: n, M.TOTAL_TOKENS: 2e6, M.TOTAL_FLOPS: flops, M.INIT_PROBE_LOSS: UNTRAINED_LOSS,
+                 M.INIT_VAL_LOSS: UNTRAINED_LOSS, M.init_distortion_key("id"): UNTRAINED_LOSS,
+                 M.ID_ACC_BEST: max(history[M.ID_ACC]), M.OOD_ACC_BEST: max(history[M.OOD_ACC])}
+        log_run(client, experiment_id, f"b{i}", {"model.d_model": 64 * (i + 1), "seed": 0}, history, STEPS, final)
+    report = run_distortion_analysis(mlflow_uri, mlflow_experiment, tmp_path, DistortionSettings(phi0=0.7, laws=FAST),
+                                     log_to_mlflow=False)
+    assert len(report.tables["pareto"]) == 2 and report.tables["pareto"]["compute_group"].nunique() == 2
+    assert "pareto.png" not in {p.name for p in report.files}
+    assert len(report.notes) == 1 and "needs ≥ 2 runs per budget" in report.notes[0]
+    assert "needs ≥ 2 runs per budget" in report.html.read_text(encoding="utf-8")
+    _check_html(report.html)
