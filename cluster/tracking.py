@@ -1,5 +1,5 @@
-"""The MLflow store a sweep logs to: default location, one-time setup, finished-trial lookup,
-readable run names and the parent run of a driver session (the UI's tree: session > trial > branch)."""
+"""The MLflow store a sweep logs to: default location, one-time setup, finished-trial lookup and
+readable run names. How runs are created and end (the session run too) is `trainers.lifecycle`'s."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cluster.workdir import artifact_root, default_tracking_uri
 from configs import SweepConfig, TrialConfig
 from configs import metrics as M
 from configs import runs as runs_rule
-from trainers.tracker import TrackingTarget, RunStatus
+from trainers.tracker import TrackingTarget
 
 SHORT_NAMES = {"init.rate": "γ", "optim.weight_decay": "λ", "optim.lr": "lr", "seed": "s"}
 """How a varying field is written in a run name; others by their last dotted part."""
@@ -82,24 +82,6 @@ def trials_to_run(target: TrackingTarget, sweep_name: str, trials: list[TrialCon
         for config_hash, measured in done)]
 
 
-def mark_interrupted_runs(target: TrackingTarget, sweep_name: str) -> int:
-    """Set this sweep's RUNNING trial runs (and session parent runs) to KILLED; returns how many.
-
-    Called by a driver that holds the sweep's lock, so no live trial owns those runs: they
-    were left RUNNING by a driver that died or stopped. A resumed trial reopens its run and
-    sets it RUNNING again.
-    """
-    client = MlflowClient(tracking_uri=target.uri)
-    experiment = client.get_experiment_by_name(target.experiment)
-    if experiment is None:
-        return 0
-    running = " and attributes.status = 'RUNNING'"
-    sessions = f"tags.`{M.TAG_KIND}` = '{runs_rule.KIND_SESSION}' and tags.`{M.TAG_SWEEP}` = '{sweep_name}'"
-    stale = [run for query in (runs_rule.trial_filter({M.TAG_SWEEP: sweep_name}), sessions)
-             for run in client.search_runs([experiment.experiment_id], query + running, max_results=50_000)]
-    for run in stale:
-        client.set_terminated(run.info.run_id, status="KILLED")
-    return len(stale)
 
 
 def varying_fields(trials: list[TrialConfig]) -> list[str]:
@@ -127,19 +109,8 @@ def _part(key: str, value: Any) -> str:
     return f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}"
 
 
-def open_session_run(target: TrackingTarget, sweep_name: str, session_name: str) -> str:
-    """Create the parent run of this driver session's trials (`<sweep> <session>`); its id."""
-    client = MlflowClient(tracking_uri=target.uri)
-    experiment = client.get_experiment_by_name(target.experiment)
-    assert experiment is not None, "prepare_experiment first"
-    tags = {M.TAG_KIND: runs_rule.KIND_SESSION, M.TAG_SWEEP: sweep_name}
-    run = client.create_run(experiment.experiment_id, run_name=f"{sweep_name} {session_name}", tags=tags)
-    return str(run.info.run_id)
 
 
-def end_session_run(target: TrackingTarget, run_id: str, status: RunStatus) -> None:
-    """End a session's parent run (FINISHED, or KILLED when the driver was interrupted)."""
-    MlflowClient(tracking_uri=target.uri).set_terminated(run_id, status=status)
 
 
 def ui_url(uri: str, base: str, experiment: str | None = None) -> str:

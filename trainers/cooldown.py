@@ -59,7 +59,8 @@ from trainers.evaluate import evaluate
 from trainers.hooks import Hook, StepInfo, TrialRun, progress_metrics
 from trainers.schedule import lr_at
 from trainers.train_step import train_step
-from trainers.tracker import DESCRIPTION_TAG, InMemoryTracker, MlflowTracker, Tracker, log_run_setup
+from trainers.lifecycle import open_branch_tracker
+from trainers.tracker import DESCRIPTION_TAG, MlflowTracker, Tracker, log_run_setup
 
 
 def branch_suffix(start: int) -> str:
@@ -188,34 +189,4 @@ def _restore(run: TrialRun, saved: TrainState) -> None:
         setattr(run.state, item.name, getattr(saved, item.name))
 
 
-def open_branch_tracker(parent: Tracker, run_name: str, tags: dict[str, str]) -> Tracker | None:
-    """A tracker for the branch tagged `tags`, or None if its run already finished.
 
-    MLflow: a finished trial run with the branch's sweep, config hash and measurement means done; an
-    unfinished one is reopened (`MlflowTracker`'s identity lookup), else a run is created in
-    the parent's experiment. In memory: the same, over `parent.branches`.
-    """
-    identity = {M.TAG_SWEEP: tags[M.TAG_SWEEP], M.TAG_CONFIG_HASH: tags[M.TAG_CONFIG_HASH]}
-    if M.TAG_MEASUREMENT_HASH in tags:  # one branch per measurement of the parent's identity
-        identity[M.TAG_MEASUREMENT_HASH] = tags[M.TAG_MEASUREMENT_HASH]
-    if isinstance(parent, MlflowTracker):
-        if parent.has_finished_run(identity):
-            return None
-        return MlflowTracker(parent.target, run_name, identity=identity, parent_run_id=parent.run_id)  # nested
-    if isinstance(parent, InMemoryTracker):
-        return _in_memory_branch(parent, identity)
-    raise TypeError(f"cool-down branches need an MlflowTracker or InMemoryTracker, got {type(parent).__name__}")
-
-
-def _in_memory_branch(parent: InMemoryTracker, identity: dict[str, str]) -> InMemoryTracker | None:
-    for branch in parent.branches:
-        if all(branch.tags.get(key) == value for key, value in identity.items()):
-            if branch.status == "FINISHED":
-                return None
-            branch.status = "RUNNING"
-            return branch
-    suffix = identity[M.TAG_CONFIG_HASH].rsplit("-", 1)[-1]  # "cd<start step>"
-    branch = InMemoryTracker(run_id=f"{parent.run_id}-{suffix}")
-    branch.set_tags(identity)
-    parent.branches.append(branch)
-    return branch

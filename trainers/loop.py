@@ -37,7 +37,7 @@ from trainers.distributed import full_parameters, held_parameter_share, is_loggi
 from trainers.engine import create_engine, resolve_device
 from trainers.cooldown import cooldown_hooks
 from trainers.hooks import Hook, Report, StepInfo, TrialRun, run_hooks, start_hooks
-from trainers.lifecycle import OpenedRun, ends_run, finish_run, log_text_datasets
+from trainers.lifecycle import OpenedRun, ends_run, finish_run, log_text_datasets, open_trial_run
 from trainers.probes import probe_hooks
 from trainers.standard_hooks import (check_held_out, check_training, evaluate_model, log_metrics, reporter,
                                      save_step_checkpoint)
@@ -47,7 +47,7 @@ from trainers.model import build_model
 from trainers.optim import loss_spec
 from trainers.probes.reference import untrained_reference
 from trainers.schedule import lr_at
-from trainers.tracker import InMemoryTracker, MlflowTracker, Tracker, TrackingTarget, log_run_setup
+from trainers.tracker import Tracker, TrackingTarget, log_run_setup
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def _start_run(
     measured_init = init_metrics(model)  # before the engine: every weight whole, on every worker
     engine = create_engine(trial, model, device)
     state = load_checkpoint(engine, resume_from) if resume_from else TrainState()
-    tracker = opened.tracker = _open_tracker(trial, tracking, state.run_id, resume_from, naming)
+    tracker = opened.tracker = open_trial_run(trial, tracking, state.run_id, resume_from, naming.run_name, naming.parent_run_id)
     state.run_id = tracker.run_id
     resumed = {M.TAG_RESUMED_FROM_STEP: str(state.step)} if resume_from else {}
     log_run_setup(tracker, trial.flat_params(), {**runs.trial_tags(trial), **resumed, **tags})
@@ -194,15 +194,6 @@ def _start_run(
     return TrialRun(trial, task, engine, device, tracker, state, spec, root)
 
 
-def _open_tracker(trial: TrialConfig, tracking: TrackingTarget | Tracker | None, run_id: str | None,
-                  resume_from: Path | None, naming: _Naming) -> Tracker:
-    if tracking is None or not is_logging_rank():  # rank 0 logs; the other workers log nowhere
-        return InMemoryTracker()
-    if isinstance(tracking, TrackingTarget):
-        identity = {**runs.identity_tags(trial), **runs.measurement_tags(trial)}
-        return MlflowTracker(tracking, naming.run_name, run_id, identity=identity,
-                             resume_from=resume_from, parent_run_id=naming.parent_run_id, system_metrics=True)
-    return tracking
 
 
 def _configure_torch(trial: TrialConfig) -> None:

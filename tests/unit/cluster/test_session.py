@@ -1,7 +1,7 @@
 """The driver locks (cluster/session.py): per sweep folder, and per (tracking store, sweep name).
 
 The second lock is the fix for two workdirs sharing one store: the second driver used to
-start and mark the first one's live runs KILLED (`cluster.tracking.mark_interrupted_runs`
+start and mark the first one's live runs KILLED (`trainers.lifecycle.mark_interrupted_runs`
 is keyed on store + sweep name). flock conflicts between two open files even in one
 process, so two `driver_session`s here behave like two drivers.
 """

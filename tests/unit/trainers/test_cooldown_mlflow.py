@@ -16,7 +16,8 @@ from cluster.tracking import finished_config_hashes
 from configs import TrialConfig
 from configs import metrics as M
 from trainers import run_trial
-from trainers.cooldown import branch_tags, open_branch_tracker
+from trainers.cooldown import branch_tags
+from trainers.lifecycle import open_branch_tracker
 from trainers.tracker import MlflowTracker, TrackingTarget
 
 from tests.unit.trainers.test_cooldown import END, START, wsd_trial
