@@ -10,6 +10,8 @@ rule and the fix (CONTRIBUTING.md, "Errors for bad input").
 
 from __future__ import annotations
 
+import functools
+
 import math
 from typing import Any, Literal
 
@@ -261,8 +263,7 @@ class TrialConfig(FrozenModel):
     @property
     def trial_id(self) -> str:
         """Short, stable id: 10 hex digits of `config_hash`, plus `-m<measurement>` when `eval` is not the default."""
-        default_eval = EvalConfig().model_dump(mode="json")
-        return identity.trial_id(self.config_hash, self.eval.model_dump(mode="json"), default_eval)
+        return identity.trial_id(self.config_hash, self.eval.model_dump(mode="json"), _default_eval())
 
     @property
     def num_params(self) -> int:
@@ -312,3 +313,9 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[path] = value
     return flat
+
+
+@functools.cache
+def _default_eval() -> dict[str, Any]:
+    """`EvalConfig()`'s dump, built once: `trial_id` compares every trial's eval section with it."""
+    return EvalConfig().model_dump(mode="json")

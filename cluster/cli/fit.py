@@ -113,8 +113,7 @@ def fit_scaling(
     workdir: Workdir = Path("runs"),
 ) -> None:
     """Fit a scaling law with bootstrap intervals, a hold-out check and compute-optimal allocation."""
-    if (experiment is None) == (csv is None):
-        raise typer.BadParameter("give exactly one of -e/--experiment or --csv")
+    _one_source(experiment, csv)
     if form not in ("chinchilla", "kaplan"):
         raise typer.BadParameter(f"--form {form!r} must be chinchilla or kaplan")
     convention, spec = _convention(flops_convention), _holdout_spec(holdout, holdout_largest)
@@ -250,18 +249,23 @@ def fit_predict(
     """Predicted loss of a Chinchilla fit at (N, D) or budget C, with a 95 % prediction interval."""
     from cluster.cli import predict as P
 
-    if (experiment is None) == (csv is None):
-        raise typer.BadParameter("give exactly one of -e/--experiment or --csv")
+    _one_source(experiment, csv)
     if (c is None) == (n is None or d is None) or (c is not None and (n is not None or d is not None)):
         raise typer.BadParameter("give either --n and --d, or --c (not both)")
     with exit_on_input_error():
-        table = _points_table(experiment, csv, _convention(flops_convention), loss_metric,
-                              tracking_uri_or_default(tracking_uri, workdir))
-        summary = P.predict_summary(table, n, d, c, _convention(flops_convention), bootstrap, level, seed)
+        convention = _convention(flops_convention)
+        table = _points_table(experiment, csv, convention, loss_metric, tracking_uri_or_default(tracking_uri, workdir))
+        summary = P.predict_summary(table, n, d, c, convention, bootstrap, level, seed)
         P.print_prediction(console, summary)
         if rollout:
             summary["rollout"] = P.run_rollout(console, table, min(bootstrap, 300), level, seed)
     P.write_json(json_out, summary)
+
+
+def _one_source(experiment: str | None, csv: Path | None) -> None:
+    """`fit` reads either an experiment or a CSV of points, never both or neither."""
+    if (experiment is None) == (csv is None):
+        raise typer.BadParameter("give exactly one of -e/--experiment or --csv")
 
 
 def _points_table(experiment: str | None, csv: Path | None, convention: Literal["scalinglab", "6nd"],
