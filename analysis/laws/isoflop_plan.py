@@ -88,21 +88,26 @@ def plan_isoflop(family: Family, budgets: list[float], points: int, *, span: flo
         targets = np.log(n_opt) + offsets
         picked = sorted({int(np.argmin(np.abs(log_n - t))) for t in targets})
         for i in picked:
-            rows.append(_trial_row(family, shapes[i], budget, n_opt))
+            rows.append(_isoflop_row(family, shapes[i], budget, n_opt))
     return rows
 
 
-def _trial_row(family: Family, shape: dict[str, int], budget: float, n_opt: float) -> dict[str, Any]:
-    per_token = M.flops_per_token(shape["n_layer"], shape["d_model"], shape["d_ff"], family.seq_len,
-                                  family.vocab_size)
-    steps = int(round(budget / (per_token * family.tokens_per_step())))
+def _isoflop_row(family: Family, shape: dict[str, int], budget: float, n_opt: float) -> dict[str, Any]:
+    """The trial of `shape` that spends `budget`: its steps rounded to whole steps."""
+    per_step = trial_row(family, shape, num_steps=1)["C"]
+    steps = int(round(budget / per_step))
     if steps < 1:
         raise AnalysisInputError(f"budget {budget:.3g} FLOPs buys less than one step of d_model "
-                                 f"{shape['d_model']} ({per_token * family.tokens_per_step():.3g} FLOPs); "
-                                 "raise the budget or lower the batch.")
-    tokens = steps * family.tokens_per_step()
-    return {"budget": budget, **shape, "num_steps": steps, "N": _n_of(shape), "D": tokens,
-            "C": per_token * tokens, "N_opt_prior": n_opt}
+                                 f"{shape['d_model']} ({per_step:.3g} FLOPs); raise the budget or lower the batch.")
+    return {"budget": budget, **trial_row(family, shape, num_steps=steps), "N_opt_prior": n_opt}
+
+
+def trial_row(family: Family, shape: dict[str, int], *, num_steps: int) -> dict[str, Any]:
+    """Shape, num_steps, N, D and C of one trial of the family (C from `configs.metrics`)."""
+    per_token = M.flops_per_token(shape["n_layer"], shape["d_model"], shape["d_ff"], family.seq_len,
+                                  family.vocab_size)
+    tokens = num_steps * family.tokens_per_step()
+    return {**shape, "num_steps": num_steps, "N": _n_of(shape), "D": tokens, "C": per_token * tokens}
 
 
 def plan_grid(rows: list[dict[str, Any]]) -> list[dict[str, list[Any]]]:

@@ -73,6 +73,56 @@ def _log_predictions(theta: FloatArray, n: FloatArray, d: FloatArray) -> FloatAr
     return np.log(loss)
 
 
+@dataclass(frozen=True)
+class Ensemble:
+    """A full-data fit, its bootstrap refits and its df-inflated log-residuals.
+
+    Attributes:
+        full: (1, 5) raw parameters (a, b, e, alpha, beta) of the full-data fit.
+        theta: (R', 5) raw parameters of the resamples that converged to finite values.
+        resid: Centred log-residuals of the full fit, inflated by sqrt(n / (n - 5)).
+        num_failed: Resamples left out for non-finite parameters.
+    """
+
+    full: FloatArray
+    theta: FloatArray
+    resid: FloatArray
+    num_failed: int
+
+    def log_predictions(self, n: FloatArray, d: FloatArray) -> FloatArray:
+        """(R', Q) log-loss of every resample at Q query points."""
+        return _log_predictions(self.theta, n, d)
+
+    def full_prediction(self, n: FloatArray, d: FloatArray) -> FloatArray:
+        """(Q,) loss of the full-data fit."""
+        return np.exp(_log_predictions(self.full, n, d)[0])
+
+    def interval(self, n: FloatArray, d: FloatArray, level: float,
+                 rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+        """(lo, hi) percentile prediction interval: each resample's log-prediction plus one residual."""
+        log_pred = self.log_predictions(n, d)
+        noisy = log_pred + rng.choice(self.resid, size=log_pred.shape)
+        lo, hi = np.exp(np.percentile(noisy, [50 * (1 - level), 50 * (1 + level)], axis=0))
+        return lo, hi
+
+
+def bootstrap_ensemble(n_fit: npt.ArrayLike, d_fit: npt.ArrayLike, loss_fit: npt.ArrayLike, *,
+                       num_resamples: int, rng: np.random.Generator, delta: float = DEFAULT_DELTA) -> Ensemble:
+    """Fit (n_fit, d_fit, loss_fit) once in full and once per pairs-bootstrap resample.
+
+    Raises:
+        AnalysisInputError: on bad inputs or fewer than NUM_PARAMS + 1 runs.
+    """
+    n_arr, d_arr, l_arr = validate_table({"n": n_fit, "d": d_fit, "loss": loss_fit}, NUM_PARAMS + 1, "Chinchilla")
+    design = Design.build(n_arr, d_arr, l_arr)
+    full = fit_batch(design, l_arr, None, delta=delta).theta  # (1, 5)
+    resid = np.log(l_arr) - _log_predictions(full, n_arr, d_arr)[0]
+    resid = (resid - resid.mean()) * np.sqrt(n_arr.size / (n_arr.size - NUM_PARAMS))
+    theta = fit_batch(design, l_arr, resample_counts(n_arr.size, num_resamples, rng), delta=delta).theta
+    good = np.isfinite(theta).all(1)
+    return Ensemble(full, theta[good], resid, int((~good).sum()))
+
+
 def predict_interval(
     n_fit: npt.ArrayLike, d_fit: npt.ArrayLike, loss_fit: npt.ArrayLike,
     n: npt.ArrayLike, d: npt.ArrayLike, *, num_resamples: int = 1000, level: float = 0.95,
@@ -86,23 +136,14 @@ def predict_interval(
     if num_resamples < 20 or not 0.0 < level < 1.0:
         raise AnalysisInputError(f"`num_resamples` ({num_resamples}) must be >= 20 and `level` ({level}) in (0, 1);"
                                  " use e.g. 1000 and 0.95.")
-    n_arr, d_arr, l_arr = validate_table({"n": n_fit, "d": d_fit, "loss": loss_fit}, NUM_PARAMS + 1, "Chinchilla")
     n_q, d_q = validate_positive("n", np.atleast_1d(n)), validate_positive("d", np.atleast_1d(d))
     if n_q.shape != d_q.shape:
         raise AnalysisInputError(f"query `n` ({n_q.size} values) and `d` ({d_q.size}) must have the same length.")
     rng = np.random.default_rng(seed)
-    design = Design.build(n_arr, d_arr, l_arr)
-    full = fit_batch(design, l_arr, None, delta=delta).theta  # (1, 5)
-    resid = np.log(l_arr) - _log_predictions(full, n_arr, d_arr)[0]
-    resid = (resid - resid.mean()) * np.sqrt(n_arr.size / (n_arr.size - NUM_PARAMS))
-    counts = resample_counts(n_arr.size, num_resamples, rng)
-    theta = fit_batch(design, l_arr, counts, delta=delta).theta  # (R, 5)
-    good = np.isfinite(theta).all(1)
-    log_pred = _log_predictions(theta[good], n_q, d_q)
-    noisy = log_pred + rng.choice(resid, size=log_pred.shape)
-    lo, hi = np.exp(np.percentile(noisy, [50 * (1 - level), 50 * (1 + level)], axis=0))
-    return Prediction(n_q, d_q, np.exp(_log_predictions(full, n_q, d_q)[0]), lo, hi, level, PREDICTION_METHOD,
-                      num_resamples, int((~good).sum()), float(resid.std()))
+    ens = bootstrap_ensemble(n_fit, d_fit, loss_fit, num_resamples=num_resamples, rng=rng, delta=delta)
+    lo, hi = ens.interval(n_q, d_q, level, rng)
+    return Prediction(n_q, d_q, ens.full_prediction(n_q, d_q), lo, hi, level, PREDICTION_METHOD,
+                      num_resamples, ens.num_failed, float(ens.resid.std()))
 
 
 def compute_optimal_point(loss_fit_params: dict[str, float], compute: float, k: float) -> tuple[float, float]:
