@@ -75,7 +75,7 @@ def trained(workdir: Path) -> Runner:
 
     def run(rows: list[dict[str, Any]], name: str) -> pd.DataFrame:
         sweep_file = workdir / f"{name}.yaml"
-        write_plan(sweep_file, name, base, rows, f"plan-next validation: {name}")
+        write_plan(sweep_file, name, base, FAMILY, rows, f"plan-next validation: {name}")
         start = time.perf_counter()
         subprocess.run([str(Path(sys.executable).with_name("scalinglab")), "run", str(sweep_file), "--workdir",
                         str(workdir)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)

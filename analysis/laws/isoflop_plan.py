@@ -14,6 +14,7 @@ rounded steps, so C per trial is exact, and within a step of the budget.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,10 +43,6 @@ class Family:
         return [{"n_layer": self.n_layer, "n_head": h, "d_model": h * self.head_dim,
                  "d_ff": self.ff_ratio * h * self.head_dim} for h in range(1, self.max_heads + 1)]
 
-    def tokens_per_step(self) -> int:
-        """Tokens of one optimizer step."""
-        return self.batch_size * self.seq_len
-
 
 def _n_of(shape: dict[str, int]) -> int:
     return M.num_params(shape["n_layer"], shape["d_model"], shape["d_ff"])
@@ -61,7 +58,8 @@ def expected_n_opt(budget: float, k: float, law: dict[str, float] | None) -> flo
 
 
 def plan_isoflop(family: Family, budgets: list[float], points: int, *, span: float = 4.0,
-                 law: dict[str, float] | None = None, k: float = 6.0) -> list[dict[str, Any]]:
+                 law: dict[str, float] | None = None, k: float = 6.0,
+                 batch_of: Callable[[float], int] | None = None) -> list[dict[str, Any]]:
     """One row per planned trial: budget, shape, steps, N, D, C (and N_opt of the prior).
 
     Args:
@@ -71,6 +69,7 @@ def plan_isoflop(family: Family, budgets: list[float], points: int, *, span: flo
         span: N ranges over N_opt / span .. N_opt · span.
         law: Chinchilla params (A, B, alpha, beta) of a prior fit; None: D = 20 N.
         k: C = k N D relation used to place N_opt (the fit's; 6 for the rule).
+        batch_of: Batch size (sequences) as a function of N (a recipe's law); None: the family's.
 
     Raises:
         AnalysisInputError: for bad options, or a budget too small for one step.
@@ -88,29 +87,37 @@ def plan_isoflop(family: Family, budgets: list[float], points: int, *, span: flo
         targets = np.log(n_opt) + offsets
         picked = sorted({int(np.argmin(np.abs(log_n - t))) for t in targets})
         for i in picked:
-            rows.append(_isoflop_row(family, shapes[i], budget, n_opt))
+            batch = batch_of(_n_of(shapes[i])) if batch_of else family.batch_size
+            rows.append(_isoflop_row(family, shapes[i], budget, n_opt, batch))
     return rows
 
 
-def _isoflop_row(family: Family, shape: dict[str, int], budget: float, n_opt: float) -> dict[str, Any]:
-    """The trial of `shape` that spends `budget`: its steps rounded to whole steps."""
-    per_step = trial_row(family, shape, num_steps=1)["C"]
+def _isoflop_row(family: Family, shape: dict[str, int], budget: float, n_opt: float, batch: int) -> dict[str, Any]:
+    """The trial of `shape` at `batch` that spends `budget`: its steps rounded to whole steps."""
+    per_step = trial_row(family, shape, num_steps=1, batch_size=batch)["C"]
     steps = int(round(budget / per_step))
     if steps < 1:
         raise AnalysisInputError(f"budget {budget:.3g} FLOPs buys less than one step of d_model "
                                  f"{shape['d_model']} ({per_step:.3g} FLOPs); raise the budget or lower the batch.")
-    return {"budget": budget, **trial_row(family, shape, num_steps=steps), "N_opt_prior": n_opt}
+    return {"budget": budget, **trial_row(family, shape, num_steps=steps, batch_size=batch), "N_opt_prior": n_opt}
 
 
-def trial_row(family: Family, shape: dict[str, int], *, num_steps: int) -> dict[str, Any]:
-    """Shape, num_steps, N, D and C of one trial of the family (C from `configs.metrics`)."""
+def trial_row(family: Family, shape: dict[str, int], *, num_steps: int, batch_size: int | None = None) -> dict[str, Any]:
+    """Shape, batch_size, num_steps, N, D and C of one trial (C from `configs.metrics`; batch: the family's)."""
+    batch = batch_size or family.batch_size
     per_token = M.flops_per_token(shape["n_layer"], shape["d_model"], shape["d_ff"], family.seq_len,
                                   family.vocab_size)
-    tokens = num_steps * family.tokens_per_step()
-    return {**shape, "num_steps": num_steps, "N": _n_of(shape), "D": tokens, "C": per_token * tokens}
+    tokens = num_steps * batch * family.seq_len
+    return {**shape, "batch_size": batch, "num_steps": num_steps, "N": _n_of(shape), "D": tokens,
+            "C": per_token * tokens}
 
 
-def plan_grid(rows: list[dict[str, Any]]) -> list[dict[str, list[Any]]]:
-    """The plan as a sweep `grid`: a union of one-point product grids, one per trial."""
+def plan_grid(rows: list[dict[str, Any]], family: Family) -> list[dict[str, list[Any]]]:
+    """The plan as a sweep `grid`: a union of one-point product grids, one per trial.
+
+    A row's batch is written only where it is not the family's (the base's) batch.
+    """
     return [{"model.n_layer": [r["n_layer"]], "model.n_head": [r["n_head"]], "model.d_model": [r["d_model"]],
-             "model.d_ff": [r["d_ff"]], "train.num_steps": [r["num_steps"]]} for r in rows]
+             "model.d_ff": [r["d_ff"]], "train.num_steps": [r["num_steps"]],
+             **({"train.batch_size": [r["batch_size"]]} if r["batch_size"] != family.batch_size else {})}
+            for r in rows]

@@ -55,7 +55,7 @@ def plan_isoflop_cmd(
     from_fit: Annotated[Path | None, typer.Option(help="fit scaling --json output: place N_opt by its law.")] = None,
     name: Name = None,
     recipe: Annotated[Path | None, typer.Option(
-        help="YAML of recipe fields (configs/recipe.py): lr and warm-up per N; the batch stays the base's.")] = None,
+        help="YAML of recipe fields (configs/recipe.py): lr, batch and warm-up per N; steps planned at that batch.")] = None,
 ) -> None:
     """Plan an IsoFLOP sweep: per budget, shapes log-spaced around the expected N_opt, D = C / (C per token)."""
     from analysis.errors import AnalysisInputError
@@ -63,19 +63,19 @@ def plan_isoflop_cmd(
     from cluster.cli.plan_next import write_plan
 
     sweep, family = _family(base, n_layer, head_dim, ff_ratio, max_heads)
+    rules = _load_recipe(recipe) if recipe is not None else None
     law, k = None, 6.0
     if from_fit is not None:
         fit = json.loads(from_fit.read_text())
         law, k = fit["params"], float(fit["flops"]["flops_per_param_token"])
     try:
-        rows = plan_isoflop(family, _budgets(budgets), points, span=span, law=law, k=k)
+        rows = plan_isoflop(family, _budgets(budgets), points, span=span, law=law, k=k,
+                            batch_of=rules.batch if rules else None)
     except AnalysisInputError as err:
         console.print(f"[red]error[/red]: {err}")
         raise typer.Exit(1) from None
     prior = "prior: " + str(from_fit) if from_fit else "prior: D = 20 N"
-    write_plan(out, name or out.stem, sweep, rows, f"IsoFLOP plan for budgets {budgets} ({prior})")
-    if recipe is not None:
-        _apply_recipe(out, recipe)
+    write_plan(out, name or out.stem, sweep, family, rows, f"IsoFLOP plan for budgets {budgets} ({prior})", rules)
     print_table(console, f"IsoFLOP plan ({len(rows)} trials)",
                 [{k_: (f"{v:.4g}" if isinstance(v, float) else v) for k_, v in r.items()} for r in rows])
     console.print(f"wrote {out}")
@@ -125,30 +125,19 @@ def plan_next_cmd(
         summary, rows = P.plan_summary(table, family, budget, P.steps_levels(min_steps, max_steps, steps_levels),
                                        target, ens, level, seed)
     P.print_plan(console, summary)
-    P.write_plan(out, name or experiment or out.stem, sweep, rows,
+    P.write_plan(out, name or experiment or out.stem, sweep, family, rows,
                  f"plan next: {len(rows)} runs for {budget:.3g} FLOPs toward {P.describe_target(target)}")
     write_json(json_out, summary)
     console.print(f"wrote {out}")
 
 
-def _apply_recipe(out: Path, recipe: Path) -> None:
-    """Put `recipe` in the written plan and drop the base's lr and warm-up so it resolves them per N.
-
-    The base's train.batch_size stays explicit (so wins over the recipe's batch): the planned
-    steps, D and C are computed at that batch.
-    """
-    import yaml
-
+def _load_recipe(path: Path) -> Any:
+    """The `RecipeConfig` of a YAML file of recipe fields; a bad file exits 2 before anything is written."""
     from configs.recipe import RecipeConfig
     from configs.yaml_io import read_yaml
 
     try:
-        fields = RecipeConfig.model_validate(read_yaml(recipe)).model_dump()
+        return RecipeConfig.model_validate(read_yaml(path))
     except (ValueError, OSError) as err:  # a ConfigError from read_yaml, pydantic's ValidationError
-        console.print(f"[red]config error[/red]: --recipe {recipe}: {err}")
+        console.print(f"[red]config error[/red]: --recipe {path}: {err}")
         raise typer.Exit(2) from None
-    doc = yaml.safe_load(out.read_text())
-    optim = {k: v for k, v in doc["base"].get("optim", {}).items() if k not in ("lr", "warmup_steps")}
-    doc["base"] = {**doc["base"], "optim": optim}
-    doc["recipe"] = fields
-    out.write_text(yaml.safe_dump(doc, sort_keys=False))

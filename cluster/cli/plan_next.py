@@ -70,14 +70,23 @@ def steps_levels(min_steps: int, max_steps: int, levels: int) -> list[int]:
     return sorted({int(round(s)) for s in np.geomspace(min_steps, max_steps, levels)})
 
 
-def write_plan(out: Path, name: str, sweep: Any, rows: list[dict[str, Any]], description: str) -> None:
-    """The planned runs as an ordinary sweep file on the base of `sweep`."""
+def write_plan(out: Path, name: str, sweep: Any, family: Any, rows: list[dict[str, Any]], description: str,
+               recipe: Any = None) -> None:
+    """The planned runs as an ordinary sweep file on the base of `sweep`.
+
+    With a recipe the file carries it, and the base's lr and warm-up are dropped so the recipe
+    resolves them per N; the batch is each row's (already the recipe's law, written explicitly
+    because the planned steps, D and C were computed at it).
+    """
     import yaml
 
     from analysis.laws.isoflop_plan import plan_grid
 
-    doc = {"name": name, "description": description,
-           "base": {k: v for k, v in sweep.base.items() if k != "model"}, "grid": plan_grid(rows),
-           "seeds": list(sweep.seeds), "resources": sweep.resources.model_dump(exclude_defaults=True)}
+    base = {k: v for k, v in sweep.base.items() if k != "model"}
+    doc: dict[str, Any] = {"name": name, "description": description, "base": base, "grid": plan_grid(rows, family),
+                           "seeds": list(sweep.seeds), "resources": sweep.resources.model_dump(exclude_defaults=True)}
+    if recipe is not None:
+        base["optim"] = {k: v for k, v in base.get("optim", {}).items() if k not in ("lr", "warmup_steps")}
+        doc["recipe"] = recipe.model_dump()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -50,22 +50,25 @@ def test_validate_lists_the_lr_check_arms(tmp_path: Path) -> None:
     assert sorted(row[6] for row in _rows(result.output)) == sorted(arms)
 
 
-def test_plan_isoflop_with_a_recipe_resolves_lr_and_warmup_per_n_and_keeps_the_planned_batch(tmp_path: Path) -> None:
+def test_plan_isoflop_with_a_recipe_takes_lr_batch_and_warmup_from_n_and_plans_steps_at_that_batch(
+        tmp_path: Path) -> None:
     from configs.load import load_sweep
+    from configs.metrics import flops_per_token
 
-    (tmp_path / "recipe.yaml").write_text("n_ref: 1.0e5\nlr_ref: 3.0e-3\nwarmup_fraction: 0.1\n")
+    (tmp_path / "recipe.yaml").write_text("n_ref: 1.0e5\nlr_ref: 3.0e-3\nbatch_ref: 32\nwarmup_fraction: 0.1\n")
     out = tmp_path / "plan.yaml"
-    args = ["plan", "isoflop", "--budgets", "1e13", "--points", "3", "-o", str(out)]
-    plain = runner.invoke(app, [*args, "--name", "plain"])
-    assert plain.exit_code == 0, plain.output
-    without = load_sweep(out).trials()
-    result = runner.invoke(app, [*args, "--recipe", str(tmp_path / "recipe.yaml")])
+    result = runner.invoke(app, ["plan", "isoflop", "--budgets", "1e13", "--points", "3", "-o", str(out),
+                                 "--recipe", str(tmp_path / "recipe.yaml")])
     assert result.exit_code == 0, result.output
     trials = load_sweep(out).trials()
-    assert [t.compute_flops for t in trials] == [t.compute_flops for t in without]  # batch, steps, C as planned
-    for t in trials:  # lr = 3e-3 · (N / 1e5)^(-1/3), warm-up 10 % of the planned steps
-        assert t.optim.lr == pytest.approx(3e-3 * (t.num_params / 1e5) ** (-1 / 3))
-        assert t.optim.warmup_steps == int(0.1 * t.train.num_steps) and t.train.batch_size == 32
+    assert len({t.train.batch_size for t in trials}) == 3  # three sizes, three batches
+    for t in trials:  # lr = 3e-3 · (N / 1e5)^(-1/3), batch = 32 · (N / 1e5)^(2/3) in multiples of 8
+        n, m = t.num_params, t.model
+        assert t.optim.lr == pytest.approx(3e-3 * (n / 1e5) ** (-1 / 3))
+        assert t.train.batch_size == max(8, round(32 * (n / 1e5) ** (2 / 3) / 8) * 8)
+        assert t.optim.warmup_steps == int(0.1 * t.train.num_steps)
+        step = flops_per_token(m.n_layer, m.d_model, m.d_ff, 32, 256) * t.train.batch_size * 32
+        assert abs(t.compute_flops - 1e13) <= step / 2  # the budget, to half a step at the trial's batch
 
 
 def test_plan_isoflop_rejects_a_bad_recipe_file(tmp_path: Path) -> None:

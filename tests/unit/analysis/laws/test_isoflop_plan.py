@@ -50,6 +50,19 @@ def test_budget_spans_the_family_with_exact_c_per_trial() -> None:
         assert abs(r["C"] - 3e7) <= per_token * 8 / 2  # within half a step of the budget
 
 
+def test_a_batch_law_sets_each_trials_batch_and_plans_its_steps_at_it() -> None:
+    # batch 2 below N = 1000, 6 above: d 8 (N 616) keeps 2 sequences of 4 tokens, d 16 (N 2256) gets 6
+    rows = plan_isoflop(FAMILY, [3e7], 3, span=3.0, batch_of=lambda n: 2 if n < 1000 else 6)
+    assert [(r["d_model"], r["batch_size"]) for r in rows] == [(8, 2), (16, 6)]
+    for r in rows:
+        tokens_per_step = r["batch_size"] * 4
+        per_token = by_hand_flops_per_token(r["d_model"])
+        assert r["num_steps"] == round(3e7 / (per_token * tokens_per_step))
+        assert r["D"] == r["num_steps"] * tokens_per_step and r["C"] == per_token * r["D"]
+    # the grid writes a batch only where it is not the family's own
+    assert ["train.batch_size" in point for point in plan_grid(rows, FAMILY)] == [False, True]
+
+
 def test_a_fitted_law_moves_the_optimum() -> None:
     law = {"A": 400.0, "B": 400.0, "alpha": 0.3, "beta": 0.3}  # equal exponents: N_opt = sqrt(C/6)
     rows = plan_isoflop(FAMILY, [6 * 8608.0 ** 2], 1, law=law)
@@ -73,5 +86,7 @@ def test_the_plan_is_a_sweep_validate_accepts(tmp_path: Path) -> None:
     trials = load_sweep(out).trials()
     rows = plan_isoflop(Family(2, 16, 4, 16, 32, 256, 32), [1e13, 3e13], 3)
     assert [(t.model.d_model, t.train.num_steps) for t in trials] == [(r["d_model"], r["num_steps"]) for r in rows]
-    assert plan_grid(rows)[0]["model.d_model"] == [rows[0]["d_model"]]
+    assert plan_grid(rows, Family(2, 16, 4, 16, 32, 256, 32))[0] == {
+        "model.n_layer": [2], "model.n_head": [rows[0]["n_head"]], "model.d_model": [rows[0]["d_model"]],
+        "model.d_ff": [rows[0]["d_ff"]], "train.num_steps": [rows[0]["num_steps"]]}
     assert CliRunner().invoke(app, ["validate", str(out)]).exit_code == 0
