@@ -38,6 +38,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from analysis.errors import AnalysisInputError  # noqa: E402
 from analysis.laws import forms  # noqa: E402
 from analysis.laws.isoflop_plan import Family, trial_row  # noqa: E402
 from analysis.laws.next_plan import candidate_rows, plan_next  # noqa: E402
@@ -101,7 +102,11 @@ def study(run: Runner, budget: float, rounds: int, target: tuple[float, float], 
         ens = bootstrap_ensemble(planned["N"], planned["D"], planned["loss"], num_resamples=bootstrap,
                                  rng=np.random.default_rng(seed + r))
         done = {(int(a), int(b)) for a, b in zip(planned["N"], planned["D"])}
-        plan = plan_next(ens, target, candidate_rows(FAMILY, budget, STEPS, done), budget)
+        try:
+            plan = plan_next(ens, target, candidate_rows(FAMILY, budget, STEPS, done), budget)
+        except AnalysisInputError as err:  # nothing left to buy: the arm keeps its compute unspent
+            print(f"  round {r + 1}: {err}", flush=True)
+            break
         spent += plan.spent
         planned = pd.concat([planned, run(plan.rows, f"pn_next{r + 1}")], ignore_index=True)
     uniform = pd.concat([start, run(uniform_rows(spent), "pn_uniform")], ignore_index=True)

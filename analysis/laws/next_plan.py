@@ -14,7 +14,8 @@ log-loss with noise s². Observing j leaves the target's variance at
 and conditions Σ for the next choice (an ensemble Kalman update; a linear-Gaussian
 approximation of the nonlinear law, which is its known limit: a candidate far outside the
 runs is judged by how the resamples disagree there, not by what the law would learn).
-Runs are picked greedily by variance reduction per FLOP while the budget lasts, and the
+Resamples whose prediction overflows at any of these points (an exponent near or below zero)
+are left out and counted. Runs are picked greedily by variance reduction per FLOP while the budget lasts, and the
 best single affordable run replaces that set when it alone reduces more (the budgeted
 greedy of Krause & Guestrin 2005, "A note on the budgeted maximization of submodular
 functions", CMU-CALD-05-103). The interval the plan reports after its runs is this
@@ -36,6 +37,7 @@ from analysis.laws.isoflop_plan import Family, trial_row
 from analysis.laws.predict import Ensemble
 
 FloatArray = npt.NDArray[np.float64]
+MIN_RESAMPLES = 20
 NEXT_METHOD = ("budgeted greedy (variance reduction per FLOP, best single run as fallback) on the bootstrap "
                "ensemble's covariance of log-loss, each new run observed with the fit's residual noise")
 
@@ -51,6 +53,7 @@ class NextPlan:
         sd_after: The same after the chosen runs (Gaussian approximation).
         spent: FLOPs of the chosen runs.
         num_candidates: Affordable candidates considered.
+        num_dropped: Resamples left out because a prediction overflowed (non-finite).
     """
 
     rows: list[dict[str, Any]]
@@ -58,6 +61,7 @@ class NextPlan:
     sd_after: float
     spent: float
     num_candidates: int
+    num_dropped: int
 
     def interval(self, pred: float, level: float, after: bool) -> tuple[float, float]:
         """Gaussian (lo, hi) of the loss around `pred` for the spread before or after the runs."""
@@ -92,15 +96,25 @@ def plan_next(ens: Ensemble, target: tuple[float, float], candidates: list[dict[
                                  "allow fewer steps (--min-steps).")
     n = np.array([target[0]] + [r["N"] for r in candidates], dtype=np.float64)
     d = np.array([target[1]] + [r["D"] for r in candidates], dtype=np.float64)
-    cov = robust_cov(ens.log_predictions(n, d))
+    log_pred = ens.log_predictions(n, d)
+    finite = np.isfinite(log_pred).all(1)  # an overflowing resample has no covariance to give
+    if finite.sum() < MIN_RESAMPLES:
+        raise AnalysisInputError(f"only {int(finite.sum())} of {finite.size} bootstrap resamples predict finite "
+                                 f"losses at the target and the candidates (need {MIN_RESAMPLES}); raise --bootstrap "
+                                 "or add runs nearer the target.")
+    cov = robust_cov(log_pred[finite])
     noise = float(ens.resid.var())
     cost = np.array([r["C"] for r in candidates], dtype=np.float64)
     greedy, greedy_var = _greedy(cov, noise, cost, budget, per_flop=True)
     single, single_var = _greedy(cov, noise, cost, budget, per_flop=False, limit=1)
     chosen, var_after = (single, single_var) if single_var[-1] < greedy_var[-1] else (greedy, greedy_var)
+    if not chosen:
+        raise AnalysisInputError(f"none of the {len(candidates)} affordable candidates is expected to narrow the "
+                                 "interval at the target (the resamples agree on it, or disagree only where no "
+                                 "candidate reaches); widen the family (--max-heads, --max-steps) or the budget.")
     rows = [{**candidates[j], "sd_after": float(np.sqrt(v + noise))} for j, v in zip(chosen, var_after[1:])]
     return NextPlan(rows, float(np.sqrt(cov[0, 0] + noise)), float(np.sqrt(var_after[-1] + noise)),
-                    float(cost[chosen].sum()), len(candidates))
+                    float(cost[chosen].sum()), len(candidates), int((~finite).sum()))
 
 
 def robust_cov(y: FloatArray) -> FloatArray:

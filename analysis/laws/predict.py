@@ -69,8 +69,9 @@ class Prediction:
 def _log_predictions(theta: FloatArray, n: FloatArray, d: FloatArray) -> FloatArray:
     """(R, Q) log-loss of R raw parameter rows (a, b, e, alpha, beta) at Q query points."""
     a, b, e, alpha, beta = (theta[:, i:i + 1] for i in range(5))
-    loss = forms.chinchilla_loss(n[None, :], d[None, :], np.exp(e), np.exp(a), np.exp(b), alpha, beta)
-    return np.log(loss)
+    with np.errstate(over="ignore", invalid="ignore"):  # a wild resample overflows far away; callers filter it
+        loss = forms.chinchilla_loss(n[None, :], d[None, :], np.exp(e), np.exp(a), np.exp(b), alpha, beta)
+        return np.log(loss)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class Ensemble:
                  rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
         """(lo, hi) percentile prediction interval: each resample's log-prediction plus one residual."""
         log_pred = self.log_predictions(n, d)
+        # A resample with a negative exponent can overflow to inf - inf = nan at a far query; +inf
+        # (the law blowing up) still orders, nan does not.
+        log_pred = log_pred[~np.isnan(log_pred).any(1)]
         noisy = log_pred + rng.choice(self.resid, size=log_pred.shape)
         lo, hi = np.exp(np.percentile(noisy, [50 * (1 - level), 50 * (1 + level)], axis=0))
         return lo, hi

@@ -41,6 +41,7 @@ def plan_summary(table: Any, family: Any, budget: float, steps: list[int], targe
     lo, hi = ens.interval(n_t, d_t, level, np.random.default_rng(seed))
     summary = {"target": target, "pred": pred, "level": level, "budget": budget, "spent": plan.spent,
                "num_runs": len(table), "num_candidates": plan.num_candidates, "num_planned": len(plan.rows),
+               "num_resamples_dropped": plan.num_dropped,
                "interval_now": (float(lo[0]), float(hi[0])), "gaussian_now": plan.interval(pred, level, after=False),
                "gaussian_after": plan.interval(pred, level, after=True), "sd_before": plan.sd_before,
                "sd_after": plan.sd_after, "method": NEXT_METHOD, "rows": plan.rows}
