@@ -2,16 +2,43 @@
 
 Fitters refuse empty input, non-finite values, non-positive N/D/C/loss and fewer points
 than free parameters (CONTRIBUTING.md, "Errors for bad input"); each message gives the counts and the fix.
+Points tables read from files may name their columns as other scaling-law data sets do
+(`params`, `tokens`, `budget`); `canonical_columns` renames them to N, D, C.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from analysis.errors import AnalysisInputError, TooFewPointsError
 
 FloatArray = npt.NDArray[np.float64]
+
+#: Column names public scaling data sets use (e.g. Open-Athena's isoflops.csv schema:
+#: params, tokens, budget, loss) → the names the fitters read.
+COLUMN_ALIASES = {"params": "N", "tokens": "D", "budget": "C"}
+
+
+def canonical_columns(table: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Rename the alias columns of `table` (`COLUMN_ALIASES`) to N, D and C.
+
+    Args:
+        table: A points table as read from a file.
+        where: Name of the table for messages (a path).
+
+    Raises:
+        AnalysisInputError: if a column and its alias are both present (which one is meant
+            is ambiguous).
+    """
+    both = [(alias, name) for alias, name in COLUMN_ALIASES.items()
+            if alias in table.columns and name in table.columns]
+    if both:
+        pairs = ", ".join(f"{name!r} and its alias {alias!r}" for alias, name in both)
+        raise AnalysisInputError(f"{where}: has both {pairs}; keep one of each pair (drop or rename "
+                                 "the other column).")
+    return table.rename(columns={a: n for a, n in COLUMN_ALIASES.items() if a in table.columns})
 
 
 def validate_positive(name: str, values: npt.ArrayLike) -> FloatArray:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.errors import AnalysisInputError
 from analysis.laws.flops import REQUIRED_COLUMNS, FlopsConvention, with_compute
+from analysis.laws.inputs import canonical_columns
 from analysis.load import NoRunsError, load_runs
 from configs import metrics as M
 
@@ -71,15 +72,17 @@ def points_from_experiment(tracking_uri: str, experiment: str,
 def read_points_csv(path: str | Path, convention: FlopsConvention) -> pd.DataFrame:
     """Read a points table with columns N, D, loss and C (FLOPs; optional under "6nd").
 
+    The aliases params, tokens and budget are read as N, D and C (`canonical_columns`).
+
     Raises:
         AnalysisInputError: naming the file and the missing or non-numeric columns.
     """
     if not Path(path).is_file():
         raise AnalysisInputError(f"{path}: no such file; pass a CSV with columns N, D, loss, C.")
-    table = pd.read_csv(path)
+    table = canonical_columns(pd.read_csv(path), str(path))
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise AnalysisInputError(
             f"{path}: missing column(s) {missing} (have {list(table.columns)}); the table "
-            "needs N (parameters), D (tokens), loss and C (FLOPs).")
+            "needs N (parameters), D (tokens), loss and C (FLOPs), or the aliases params, tokens, budget.")
     return with_compute(table, convention, str(path))
