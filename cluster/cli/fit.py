@@ -97,7 +97,8 @@ def _param_rows(report_json: dict[str, Any]) -> list[dict[str, Any]]:
 @fit_app.command("scaling")
 def fit_scaling(
     experiment: OptionalExperiment = None,
-    csv: Annotated[Path | None, typer.Option(help="CSV with columns N, D, loss and C (C optional with --flops-convention 6nd).")] = None,
+    csv: Annotated[Path | None, typer.Option(help="CSV with columns N, D, loss and C (C optional with --flops-convention 6nd); "
+                                               "params, tokens, budget are read as N, D, C.")] = None,
     form: Annotated[str, typer.Option(help="chinchilla: L(N,D); kaplan: L(N).")] = "chinchilla",
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (0 = none).")] = 1000,
     holdout_largest: Annotated[int, typer.Option(help="Hold-out check: predict the K largest-C runs from the rest (0 = off).")] = 3,
@@ -206,7 +207,8 @@ def _print_scaling(summary: dict[str, Any]) -> None:
     hold = summary.get("holdout")
     if hold:
         console.print(f"held-out extrapolation ({hold['num_held_out']} runs, {hold['rule']}; fitted on "
-                      f"{hold['num_fitted']}): mean |rel err| {hold['mean_rel_err']:.2%}, max {hold['max_rel_err']:.2%}")
+                      f"{hold['num_fitted']}): mean |rel err| {hold['mean_rel_err']:.2%}, max {hold['max_rel_err']:.2%}"
+                      + (f"; {hold['coverage']:.0%} inside their prediction intervals" if "coverage" in hold else ""))
     elif summary.get("holdout_note"):
         console.print(summary["holdout_note"])
     flops = summary["flops"]
