@@ -16,8 +16,8 @@ method) at one fixed target, the compute-optimal point of `--target-c`, is compa
 entropy rate 2.7749, A, B, α, β of the scaling-ladder fit in the README) with log-normal
 noise, over --studies seeds; the target's true loss is known, so coverage and error are
 reported too. --mode train: losses come from real `scalinglab run` sweeps of the
-scaling-ladder synthetic language (Ray, DeepSpeed, MLflow), one study; only the width
-and the fitted E against the floor can be judged there.
+scaling-ladder synthetic language (Ray, DeepSpeed, MLflow), one study per --train-seeds; only
+the widths, and the predictions against the source's entropy floor, can be judged there.
 
 Run: PYTHONPATH=. python bench/plan_next_validation.py [--mode train --workdir /tmp/pn]
 Last line: `plan_next_width_ratio: <median of plan-next width / uniform width>` (< 1: plan next narrower).
@@ -65,14 +65,14 @@ def simulated(noise: float, seed: int) -> Runner:
     return run
 
 
-def trained(workdir: Path) -> Runner:
+def trained(workdir: Path, seed: int) -> Runner:
     """Runs each batch of trials as one real sweep on the scaling-ladder language and reads its losses."""
     from analysis.laws.points import points_from_experiment
     from cluster.cli.plan_next import write_plan
     from configs.load import load_sweep
     from cluster.workdir import default_tracking_uri
 
-    base = load_sweep(ROOT / "configs/sweeps/scaling_ladder.yaml")
+    base = load_sweep(ROOT / "configs/sweeps/scaling_ladder.yaml").model_copy(update={"seeds": [seed]})
 
     def run(rows: list[dict[str, Any]], name: str) -> pd.DataFrame:
         sweep_file = workdir / f"{name}.yaml"
@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--target-c", type=float, default=1e14)
     ap.add_argument("--bootstrap", type=int, default=300)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/plan_next_validation"))
+    ap.add_argument("--train-seeds", type=int, nargs="+", default=[0], help="--mode train: one study per seed")
     args = ap.parse_args()
     n_opt, d_opt = forms.chinchilla_optimal_allocation(np.array([args.target_c]), TRUTH["A"], TRUTH["B"],
                                                        TRUTH["alpha"], TRUTH["beta"], flops_per_param_token=6.0)
@@ -140,8 +141,10 @@ def main() -> None:
           f"law under C = 6ND; its loss {truth:.4f}); {args.rounds} rounds of {args.budget:.3g} FLOPs")
     begin = time.perf_counter()
     if args.mode == "train":
-        args.workdir.mkdir(parents=True, exist_ok=True)
-        rows = [study(trained(args.workdir), args.budget, args.rounds, target, args.bootstrap, 0, verbose=True)]
+        for s in args.train_seeds:
+            (args.workdir / f"seed{s}").mkdir(parents=True, exist_ok=True)
+        rows = [study(trained(args.workdir / f"seed{s}", s), args.budget, args.rounds, target, args.bootstrap, s,
+                      verbose=True) for s in args.train_seeds]
     else:
         rows = [study(simulated(args.noise, s), args.budget, args.rounds, target, args.bootstrap, s)
                 for s in range(args.studies)]
@@ -158,6 +161,10 @@ def main() -> None:
         summary += (f" Coverage of the true loss: next {table['next_covers'].mean():.0%}, uniform "
                     f"{table['uniform_covers'].mean():.0%}. Mean |rel err|: next {table['next_err'].abs().mean():.2%}, "
                     f"uniform {table['uniform_err'].abs().mean():.2%}.")
+    else:
+        summary += (f" Predictions at the target vs the entropy floor {TRUTH['E']}: next "
+                    f"{', '.join(f'{v:.3f}' for v in table['next_pred'])}; uniform "
+                    f"{', '.join(f'{v:.3f}' for v in table['uniform_pred'])}.")
     print(table.round(4).to_string())
     print(summary)
     print(f"plan_next_width_ratio: {ratio.median():.3f}")
