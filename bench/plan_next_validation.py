@@ -48,6 +48,7 @@ TRUTH = {"E": 2.7749, "A": 1.84e4, "B": 1.00e5, "alpha": 1.06, "beta": 0.92}
 FAMILY = Family(n_layer=2, head_dim=16, ff_ratio=4, max_heads=8, seq_len=32, vocab_size=256, batch_size=32)
 START = [(shape, steps) for shape in FAMILY.shapes()[1:4] for steps in (500, 1000)]
 STEPS = [250, 500, 1000, 2000, 4000]
+SMALLER = False  # --smaller-runs: candidates below the current runs too (the first real study's setting)
 Runner = Callable[[list[dict[str, Any]], str], pd.DataFrame]
 
 
@@ -103,7 +104,7 @@ def study(run: Runner, budget: float, rounds: int, target: tuple[float, float], 
                                  rng=np.random.default_rng(seed + r))
         done = {(int(a), int(b)) for a, b in zip(planned["N"], planned["D"])}
         try:
-            plan = plan_next(ens, target, candidate_rows(FAMILY, budget, STEPS, done), budget)
+            plan = plan_next(ens, target, candidate_rows(FAMILY, budget, STEPS, done, smaller=SMALLER), budget)
         except AnalysisInputError as err:  # nothing left to buy: the arm keeps its compute unspent
             print(f"  round {r + 1}: {err}", flush=True)
             break
@@ -132,7 +133,10 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=300)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/plan_next_validation"))
     ap.add_argument("--train-seeds", type=int, nargs="+", default=[0], help="--mode train: one study per seed")
+    ap.add_argument("--smaller-runs", action="store_true", help="plan next may buy runs below the current ones")
     args = ap.parse_args()
+    global SMALLER
+    SMALLER = args.smaller_runs
     n_opt, d_opt = forms.chinchilla_optimal_allocation(np.array([args.target_c]), TRUTH["A"], TRUTH["B"],
                                                        TRUTH["alpha"], TRUTH["beta"], flops_per_param_token=6.0)
     target = (float(n_opt[0]), float(d_opt[0]))

@@ -70,16 +70,23 @@ class NextPlan:
         return pred * float(np.exp(-z * sd)), pred * float(np.exp(z * sd))
 
 
-def candidate_rows(family: Family, budget: float, steps: list[int], done: set[tuple[int, int]]) -> list[dict[str, Any]]:
+def candidate_rows(family: Family, budget: float, steps: list[int], done: set[tuple[int, int]], *,
+                   smaller: bool = False) -> list[dict[str, Any]]:
     """Every family shape at every step count whose run fits in `budget`, minus runs already done.
 
-    `done` holds (N, D) of the existing runs (as ints), so the plan does not repeat one.
+    `done` holds (N, D) of the existing runs (as ints), so the plan does not repeat one. Unless
+    `smaller`, a candidate is no smaller in N and no shorter in D than the smallest existing run:
+    per FLOP the law prices tiny, short runs as cheap information, but they sit furthest from an
+    upward target, where the form fits worst (measured: docs/budgets.md, plan next validation).
     """
+    min_n = min((n for n, _ in done), default=0)
+    min_d = min((d for _, d in done), default=0)
     rows = []
     for shape in family.shapes():
         for s in steps:
             row = trial_row(family, shape, num_steps=s)
-            if row["C"] <= budget and (int(row["N"]), int(row["D"])) not in done:
+            inside = smaller or (row["N"] >= min_n and row["D"] >= min_d)
+            if row["C"] <= budget and inside and (int(row["N"]), int(row["D"])) not in done:
                 rows.append(row)
     return rows
 

@@ -93,6 +93,8 @@ def plan_next_cmd(
     min_steps: Annotated[int, typer.Option(help="Fewest steps of a candidate run.")] = 250,
     max_steps: Annotated[int, typer.Option(help="Most steps of a candidate run.")] = 8000,
     steps_levels: Annotated[int, typer.Option(help="Step counts per shape, log-spaced over min..max.")] = 6,
+    smaller_runs: Annotated[bool, typer.Option(help="Also consider runs smaller in N or shorter in D than every "
+                                                    "current run (off: they sit furthest from an upward target).")] = False,
     base: Base = LADDER, n_layer: NLayer = 2, head_dim: HeadDim = 16, ff_ratio: FfRatio = 4, max_heads: MaxHeads = 8,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap refits of the current runs.")] = 300,
     level: Annotated[float, typer.Option(help="Nominal coverage of the reported intervals.")] = 0.95,
@@ -123,7 +125,7 @@ def plan_next_cmd(
                                  rng=np.random.default_rng(seed))
         target = P.target_point(table, target_c, target_n, target_d, convention, ens)
         summary, rows = P.plan_summary(table, family, budget, P.steps_levels(min_steps, max_steps, steps_levels),
-                                       target, ens, level, seed)
+                                       target, ens, level, seed, smaller_runs)
     P.print_plan(console, summary)
     P.write_plan(out, name or experiment or out.stem, sweep, family, rows,
                  f"plan next: {len(rows)} runs for {budget:.3g} FLOPs toward {P.describe_target(target)}")

@@ -26,7 +26,7 @@ def target_point(table: Any, target_c: float | None, target_n: float | None, tar
 
 
 def plan_summary(table: Any, family: Any, budget: float, steps: list[int], target: dict[str, Any], ens: Any,
-                 level: float, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                 level: float, seed: int, smaller: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """JSON-able summary of the plan, and its rows.
 
     `interval_now` is the bootstrap prediction interval of `fit predict`; `gaussian_now` and
@@ -35,7 +35,7 @@ def plan_summary(table: Any, family: Any, budget: float, steps: list[int], targe
     from analysis.laws.next_plan import NEXT_METHOD, candidate_rows, plan_next
 
     done = {(int(a), int(b)) for a, b in zip(table["N"], table["D"])}
-    plan = plan_next(ens, (target["N"], target["D"]), candidate_rows(family, budget, steps, done), budget)
+    plan = plan_next(ens, (target["N"], target["D"]), candidate_rows(family, budget, steps, done, smaller=smaller), budget)
     n_t, d_t = np.array([target["N"]]), np.array([target["D"]])
     pred = float(ens.full_prediction(n_t, d_t)[0])
     lo, hi = ens.interval(n_t, d_t, level, np.random.default_rng(seed))

@@ -26,6 +26,15 @@ def test_candidates_fit_the_budget_and_skip_runs_already_done() -> None:
     assert [(r["d_model"], r["num_steps"]) for r in rows] == [(16, 200)]
 
 
+def test_candidates_stay_at_or_above_the_smallest_run_unless_asked() -> None:
+    mid = trial_row(FAMILY, FAMILY.shapes()[1], num_steps=200)  # d32, 200 steps
+    done, big = {(mid["N"], mid["D"])}, 1e30
+    inside = candidate_rows(FAMILY, big, [100, 200, 400], done)
+    assert [(r["d_model"], r["num_steps"]) for r in inside] == [(32, 400), (48, 200), (48, 400)]
+    every = candidate_rows(FAMILY, big, [100, 200, 400], done, smaller=True)
+    assert len(every) == 3 * 3 - 1  # all shapes × steps but the run already done
+
+
 def test_one_observation_leaves_the_gaussian_conditional_variance() -> None:
     # target t and two candidates: j=0 strongly tied to t, j=1 independent of it
     cov = np.array([[1.0, 0.8, 0.0], [0.8, 1.0, 0.0], [0.0, 0.0, 1.0]])
