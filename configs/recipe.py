@@ -34,7 +34,9 @@ class RecipeConfig(FrozenModel):
     """lr and batch as functions of N; explicit per-trial values win over it."""
 
     n_ref: float = Field(1e5, gt=0, description="Reference parameter count N at which lr_ref and batch_ref hold.")
-    lr_ref: float = Field(3e-3, gt=0, description="Learning rate at n_ref.")
+    lr_ref: float = Field(
+        3e-3, gt=0, description="Learning rate at n_ref (under `lr_scaling: mup`: of embeddings, norms and biases "
+                                "at every size, and of the matrices at d_model_ref).")
     lr_exponent: float | None = Field(
         None,
         description="lr ∝ N^lr_exponent; null = -1/3 under `lr_scaling: power`, 0 under `mup` (a value there "

@@ -117,7 +117,8 @@ class OptimConfig(FrozenModel):
         True,
         description=(
             "Decay LayerNorm gains/shifts and biases too (true: every parameter, as the reference "
-            "code); false: only the weight matrices (embeddings, Q, K, V, O, MLP, head)."
+            "code); false: only the weight matrices (embeddings, Q, K, V, O, MLP, head; embeddings "
+            "follow decay_embeddings either way)."
         ),
     )
     decay_embeddings: bool = Field(

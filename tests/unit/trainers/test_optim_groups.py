@@ -19,6 +19,7 @@ from configs import TrialConfig
 from trainers.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from trainers.data.tasks import EvalSet
 from trainers.engine import create_engine
+from trainers.evaluate import sequence_loss
 from trainers.model import build_model
 from trainers.optim import build_optimizer, loss_spec, lr_scales, param_groups, split_decayed
 from trainers.train_step import train_step
@@ -123,3 +124,23 @@ def test_a_checkpoint_restores_the_group_scales(tmp_path: Path) -> None:
     second = create_engine(t, model_of(t), "cpu")
     load_checkpoint(second, tmp_path)
     assert sorted(g["lr_scale"] for g in second.optimizer.param_groups) == [0.5, 1.0]
+
+
+def test_one_decoupled_step_with_mup_and_undecayed_embeddings_equals_the_hand_computed_update() -> None:
+    # Adam's first step (test_optim.py's docstring): W₁ = W₀·(1 − lr_p·λ) − lr_p·g/(|g| + ε), with
+    # lr_p = lr · 16/32 on hidden and output matrices and lr elsewhere, λ = 0 on the embeddings.
+    lam, eps = 0.5, 1e-8
+    t = trial(32, weight_decay=lam, decay_embeddings=False, mup_d_model_ref=16)
+    model = model_of(t)
+    x, y = torch.from_numpy(batch().inputs), torch.from_numpy(batch().targets)
+    reference = model_of(t)
+    sequence_loss(reference, x, y, "all").backward()  # type: ignore[arg-type]
+    expected = {}
+    for name, w in reference.named_parameters():
+        assert w.grad is not None
+        lr_p = LR * (0.5 if name in HIDDEN | OUTPUT else 1.0)
+        shrink = 1.0 if name in EMBEDDINGS else 1 - lr_p * lam
+        expected[name] = w.detach() * shrink - lr_p * w.grad / (w.grad.abs() + eps)
+    train_step(create_engine(t, model, "cpu"), batch(), LR, t.train.layout(1), loss_spec(model, t.optim, "all"))
+    for name, w in model.named_parameters():
+        torch.testing.assert_close(w.detach(), expected[name], rtol=1e-5, atol=1e-6, msg=name)
