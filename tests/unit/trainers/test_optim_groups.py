@@ -144,3 +144,8 @@ def test_one_decoupled_step_with_mup_and_undecayed_embeddings_equals_the_hand_co
     train_step(create_engine(t, model, "cpu"), batch(), LR, t.train.layout(1), loss_spec(model, t.optim, "all"))
     for name, w in model.named_parameters():
         torch.testing.assert_close(w.detach(), expected[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_mup_on_a_model_without_one_embedding_width_names_the_field() -> None:
+    with pytest.raises(ValueError, match=r"optim\.mup_d_model_ref needs one embedding width .* has \[\]"):
+        lr_scales(torch.nn.Sequential(torch.nn.Linear(4, 4)), trial(mup_d_model_ref=16).optim)
