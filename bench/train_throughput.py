@@ -176,7 +176,7 @@ def plain_step(trial: TrialConfig, model: torch.nn.Module, loss_on: str) -> Call
 
     def step(batch: Batch, lr: float) -> float:
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]  # as train_step sets it (μP's per-group scale)
         x, y = torch.from_numpy(batch.inputs), torch.from_numpy(batch.targets)  # as train_step does
         loss = sequence_loss(model, x, y, loss_on)  # type: ignore[arg-type]
         loss.backward()

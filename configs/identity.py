@@ -24,7 +24,8 @@ finished trial of an old sweep is trained again.
 
 Changing `IDENTITY_FIELDS` changes every trial's hash: bump `IDENTITY_VERSION` and keep the
 old rule as a fallback lookup (as `identity_hash_v1` is kept), or a rerun of an old sweep
-trains its finished trials again.
+trains its finished trials again. A new training field joins `ADDED_AT_DEFAULT` instead: it
+enters the hash only off the default it was added with, so no existing hash moves.
 
 Version 1 (runs without the `scalinglab.identity_version` tag) hashed the whole config but the
 sweep name, with exceptions for fields added later. `identity_hash_v1` keeps it, frozen, so a
@@ -53,8 +54,16 @@ _TRAINED: dict[str, tuple[str, ...]] = {
     # cooldowns: the branches are runs this trial trains; a new branch must not count as done.
     "train": ("num_steps", "batch_size", "cooldowns"),
 }
+ADDED_AT_DEFAULT: dict[str, Any] = {"optim.decay_embeddings": True, "optim.mup_d_model_ref": None}
+"""Identity fields added after version 2, with the default each had when added (frozen here).
+
+A field at that default is left out of `identity_content`, so every trial hashed before it
+existed keeps its hash (and id) without a version bump; off it, it enters the hash. Unlike
+`cooldown_fraction` in version 1, whether it counts depends on its own value only.
+"""
+
 IDENTITY_FIELDS: tuple[str, ...] = ("seed", *(f"{section}.{name}" for section, names in _TRAINED.items()
-                                              for name in names))
+                                              for name in names), *ADDED_AT_DEFAULT)
 """Flattened config paths whose values make up a trial's identity (version 2)."""
 
 NOT_IDENTITY: dict[str, str] = {
@@ -74,10 +83,16 @@ NOT_IDENTITY: dict[str, str] = {
 def identity_content(flat: Mapping[str, Any]) -> dict[str, Any]:
     """The identity of a flattened config: `IDENTITY_FIELDS` and their values, with the version.
 
+    `ADDED_AT_DEFAULT` fields are left out at their defaults (old hashes stay put).
+
     Raises:
         KeyError: `flat` lacks an identity field (it is not a whole trial's flat config).
     """
-    return {"identity_version": IDENTITY_VERSION, **{path: flat[path] for path in IDENTITY_FIELDS}}
+    content = {path: flat[path] for path in IDENTITY_FIELDS}
+    for path, default in ADDED_AT_DEFAULT.items():
+        if content[path] == default:
+            del content[path]
+    return {"identity_version": IDENTITY_VERSION, **content}
 
 
 def identity_hash(flat: Mapping[str, Any]) -> str:
@@ -111,7 +126,8 @@ def identity_hash_v1(tree: dict[str, Any]) -> str:
 
     Everything but the sweep name; `optim.cooldown_fraction` only under `wsd`,
     `train.cooldowns` only when set, three eval fields only off their defaults (fields
-    added after trials were hashed), and never `eval.probes` (added in version 2's time). Its input is today's full dump: a field added to
+    added after trials were hashed), never `eval.probes` (added in version 2's time), and
+    `ADDED_AT_DEFAULT` fields only off their defaults. Its input is today's full dump: a field added to
     `TrialConfig` from now on must be dropped here too, or old sweeps' finished trials stop
     matching (the pinned default hash in tests/unit/trainers/test_cooldown.py catches it).
     """
@@ -124,6 +140,10 @@ def identity_hash_v1(tree: dict[str, Any]) -> str:
         if content["eval"][key] == default:
             del content["eval"][key]
     content["eval"].pop("probes", None)  # added after version 2 (opt-in probes): never in a v1 hash
+    for path, default in ADDED_AT_DEFAULT.items():  # added after version 2: only off their defaults
+        section, name = path.split(".")
+        if content[section][name] == default:
+            del content[section][name]
     return _sha256(content)
 
 

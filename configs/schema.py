@@ -117,7 +117,23 @@ class OptimConfig(FrozenModel):
         True,
         description=(
             "Decay LayerNorm gains/shifts and biases too (true: every parameter, as the reference "
-            "code); false: only the weight matrices (embeddings, Q, K, V, O, MLP, head)."
+            "code); false: only the weight matrices (embeddings, Q, K, V, O, MLP, head; embeddings "
+            "follow decay_embeddings either way)."
+        ),
+    )
+    decay_embeddings: bool = Field(
+        True,
+        description=(
+            "Decay the token and position embedding tables (nn.Embedding weights) like the other "
+            "matrices (true, as the reference code); false: embeddings never decay."
+        ),
+    )
+    mup_d_model_ref: int | None = Field(
+        None, ge=1,
+        description=(
+            "μP-style lr for Adam (Yang et al. 2022, Table 3): hidden and output weight matrices get "
+            "lr · mup_d_model_ref / d_model, embeddings, norms and biases lr. Only the lr rule: "
+            "initialization stays init.*. null: one lr for every parameter."
         ),
     )
     beta1: float = Field(0.9, ge=0, lt=1, description="Adam β₁.")

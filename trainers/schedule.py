@@ -1,4 +1,8 @@
-"""Learning-rate schedule as a pure function of the step (nanoGPT's `get_lr` shape)."""
+"""Learning-rate schedule as a pure function of the step (nanoGPT's `get_lr` shape).
+
+`lr_at` is the schedule's lr; `trainers.train_step` runs each optimizer parameter group at it
+times the group's `lr_scale` (1 unless μP is on, `trainers.optim.param_groups`).
+"""
 
 from __future__ import annotations
 
@@ -52,7 +56,9 @@ def decay_shrinkage(steps: int, optim: OptimConfig, num_steps: int) -> float:
     run (λ 1 at lr 3e-3 over 250 cosine steps leaves ≈ 0.69). `l2` puts 2λW into Adam's
     normalized gradient, which has no closed form: the plain-gradient-descent equivalent
     Π (1 − 2·lr_t·λ) is given, as an indication only. A cool-down branch ending at step e
-    uses `decay_shrinkage(e, optim, e)` like `lr_at`.
+    uses `decay_shrinkage(e, optim, e)` like `lr_at`. With μP (`optim.mup_d_model_ref`) this is
+    the shrinkage of the groups at lr_scale 1; hidden and output matrices run at lr_t·lr_scale
+    (trainers/optim.py), so at widths above the reference they shrink less than this.
     """
     rate = optim.weight_decay * (2.0 if optim.weight_decay_mode == "l2" else 1.0)
     if rate == 0:

@@ -27,7 +27,8 @@ def train_step(engine: Any, batch: EvalSet, lr: float, layout: BatchLayout, loss
             micro-batches in `batch`; it steps the optimizer at the boundary, after averaging
             the gradients over the workers).
         batch: inputs and targets of the whole step, the same on every worker.
-        lr: learning rate set on every parameter group for this step.
+        lr: the schedule's learning rate for this step; each parameter group runs at lr times
+            its `lr_scale` (1 unless `optim.mup_d_model_ref` is set, `trainers.optim.param_groups`).
         layout: micro-batch rows per worker and this worker's share (`TrainConfig.layout`).
         loss: scored positions and the `l2` penalty, if any, added to each micro-batch loss.
 
@@ -36,7 +37,9 @@ def train_step(engine: Any, batch: EvalSet, lr: float, layout: BatchLayout, loss
         over the workers: what one worker running the whole batch would report.
     """
     for group in engine.optimizer.param_groups:
-        group["lr"] = lr
+        # μP's per-group multiplier (trainers/optim.py); a group restored from a checkpoint
+        # written before groups carried one ran at the plain lr.
+        group["lr"] = lr * group.get("lr_scale", 1.0)
     device, losses = engine.device, []
     rank = world()[0]
     micro_rows = layout.micro_per_worker * layout.world_size

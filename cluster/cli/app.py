@@ -17,7 +17,7 @@ from cluster.cli.phase import phase
 from cluster.cli.sweepfile import load_or_exit
 from cluster.cli.distortion import distortion
 from cluster.tables import make_console, print_results, print_table
-from configs import ConfigError, SweepConfig
+from configs import ConfigError, SweepConfig, TrialConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scaling studies of decoder-only LMs.")
 app.add_typer(fit_app, name="fit")
@@ -32,6 +32,23 @@ def _display_keys(sweep: SweepConfig) -> list[str]:
     return list(dict.fromkeys("model.d_model" if k == "model" else k for k in sweep.grid_keys))
 
 
+def _recipe_columns(trials: list[TrialConfig]) -> list[dict[str, object]]:
+    """Per trial: the lr / batch / warm-up the recipe resolved (or the explicit values that won),
+    and under μP the lr of the hidden and output matrices (trainers/optim.py: lr · mup_d_model_ref / d_model).
+
+    The decay fields a recipe sets are one value for the whole sweep; they differ between trials
+    only through a grid key, which is a column already.
+    """
+    mup = any(t.optim.mup_d_model_ref is not None for t in trials)
+    rows: list[dict[str, object]] = []
+    for t in trials:
+        row: dict[str, object] = {"lr": f"{t.optim.lr:.3g}", "batch": t.train.batch_size, "warmup": t.optim.warmup_steps}
+        if mup:
+            row["lr_matrices"] = f"{t.optim.lr * (t.optim.mup_d_model_ref or t.model.d_model) / t.model.d_model:.3g}"
+        rows.append(row)
+    return rows
+
+
 @app.command()
 def validate(sweep_file: str) -> None:
     """Validate a sweep, list its trials and scan its text data, without starting anything.
@@ -41,12 +58,11 @@ def validate(sweep_file: str) -> None:
     """
     sweep = load_or_exit(sweep_file)
     keys = _display_keys(sweep)
+    trials = sweep.trials()
+    recipe = _recipe_columns(trials) if sweep.recipe else [{} for _ in trials]
     rows = [{"trial_id": t.trial_id, **{k: t.flat_params()[k] for k in keys},
-             "seed": t.seed, "N": t.num_params, "D": t.num_tokens, "C": f"{t.compute_flops:.3g}",
-             # with a recipe, the lr / batch / warm-up it resolved (or the explicit values that won)
-             **({"lr": f"{t.optim.lr:.3g}", "batch": t.train.batch_size, "warmup": t.optim.warmup_steps}
-                if sweep.recipe else {})}
-            for t in sweep.trials()]
+             "seed": t.seed, "N": t.num_params, "D": t.num_tokens, "C": f"{t.compute_flops:.3g}", **extra}
+            for t, extra in zip(trials, recipe)]
     print_table(console, f"{sweep.name}: {len(rows)} trials", rows)
     check_data_or_exit(console, sweep, show=True)
 

@@ -76,3 +76,13 @@ def test_plan_isoflop_rejects_a_bad_recipe_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["plan", "isoflop", "--budgets", "1e13", "-o", str(tmp_path / "p.yaml"),
                                  "--recipe", str(tmp_path / "recipe.yaml")])
     assert result.exit_code == 2 and "lr_ref" in result.output and not (tmp_path / "p.yaml").exists()
+
+
+def test_validate_with_mup_adds_the_matrices_lr_per_width(tmp_path: Path) -> None:
+    sweep = tmp_path / "mup.yaml"
+    sweep.write_text((SWEEP % "false").replace("lr_check: false", "lr_check: false, lr_scaling: mup, d_model_ref: 32"))
+    result = runner.invoke(app, ["validate", str(sweep)])
+    assert result.exit_code == 0, result.output
+    # columns as above, then lr_matrices: lr_ref at both widths, matrices at 3e-3 · 32/d_model
+    assert [row[6:] for row in _rows(result.output)] == [["0.003", "32", "400", "0.003"],
+                                                         ["0.003", "80", "160", "0.0015"]]

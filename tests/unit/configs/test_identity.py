@@ -9,7 +9,9 @@ import pytest
 from configs import ConfigError, TrialConfig, parse_sweep
 from configs import metrics as M
 from configs import runs
-from configs.identity import IDENTITY_FIELDS, IDENTITY_VERSION, NOT_IDENTITY
+from configs.identity import ADDED_AT_DEFAULT, IDENTITY_FIELDS, IDENTITY_VERSION, NOT_IDENTITY
+
+ADDED_AT_DEFAULT_BY_NAME = {path.removeprefix("optim."): default for path, default in ADDED_AT_DEFAULT.items()}
 
 # Version 1's hash of the default trial (also pinned in tests/unit/trainers/test_cooldown.py).
 DEFAULT_V1_HASH = "93d4e071ba1292c31ec94d934270d3159cddc5ebca894ce9dbdbf2ab3bd1e151"
@@ -39,6 +41,8 @@ DEFAULT_V2_HASH = "663bb6bd27a30b48a47a78b33cfbbbf483ee0b22c925c5781d490152429dc
     ({"train": {"batch_size": 256}}, False),
     ({"data": {"num_train": 10_000}}, False),
     ({"optim": {"cooldown_fraction": 0.1}}, False),  # one rule: no field counts only sometimes
+    ({"optim": {"decay_embeddings": False}}, False),  # added later: off its default it counts
+    ({"optim": {"mup_d_model_ref": 64}}, False),
 ])
 def test_what_changes_the_hash(change: dict[str, Any], same: bool) -> None:
     base, changed = TrialConfig(), TrialConfig.model_validate(change)  # one field off the defaults
@@ -132,3 +136,21 @@ def test_a_sweep_that_does_not_vary_eval_keeps_its_trial_ids() -> None:
     assert {("init.rate", t.init.rate): t.trial_id for t in trials} == UNCHANGED_SWEEP_IDS
     assert all(t.trial_id == t.config_hash[:10] for t in trials)
     assert TrialConfig().trial_id == DEFAULT_V2_HASH[:10]
+
+
+def test_fields_added_later_at_their_defaults_keep_every_pinned_hash_and_id() -> None:
+    # optim.decay_embeddings / optim.mup_d_model_ref (ADDED_AT_DEFAULT), written out at their
+    # defaults, in a sweep started before they existed: the same ids, v2 and v1 hashes.
+    defaults = {"decay_embeddings": True, "mup_d_model_ref": None}
+    assert defaults == ADDED_AT_DEFAULT_BY_NAME
+    raw = {"name": "rates", "base": {"train": {"num_steps": 200}, "optim": defaults}, "grid": {"init.rate": [0.5, 0.7]}}
+    trials = parse_sweep(raw).trials()
+    assert {("init.rate", t.init.rate): t.trial_id for t in trials} == UNCHANGED_SWEEP_IDS
+    explicit = TrialConfig.model_validate({"optim": defaults})
+    assert (explicit.config_hash_v1, explicit.config_hash) == (DEFAULT_V1_HASH, DEFAULT_V2_HASH)
+
+
+def test_a_field_added_later_off_its_default_moves_both_hashes() -> None:
+    off = TrialConfig.model_validate({"optim": {"decay_embeddings": False}})
+    assert off.config_hash != DEFAULT_V2_HASH and off.config_hash_v1 != DEFAULT_V1_HASH
+    assert off.flat_params()["optim.decay_embeddings"] is False  # logged as a param either way

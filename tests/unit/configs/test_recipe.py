@@ -33,3 +33,14 @@ def test_batch_never_drops_below_one_multiple() -> None:
 def test_bad_fields_are_rejected_by_name(field: str, value: float) -> None:
     with pytest.raises(ValidationError, match=field):
         RecipeConfig(**{field: value})
+
+
+@pytest.mark.parametrize(("fields", "exponent", "lr_at_8x"), [
+    ({}, -1 / 3, 1.5e-3),  # lr / 8^(1/3)
+    ({"lr_exponent": -0.5}, -0.5, 3e-3 / 8 ** 0.5),
+    ({"lr_scaling": "mup", "d_model_ref": 64}, 0.0, 3e-3),  # μP: width is the trainer's per-group rule
+    ({"lr_scaling": "mup", "d_model_ref": 64, "lr_exponent": -1.0}, -1.0, 3e-3 / 8),
+])
+def test_the_lr_exponent_in_force(fields: dict[str, object], exponent: float, lr_at_8x: float) -> None:
+    recipe = RecipeConfig(n_ref=1e5, lr_ref=3e-3, **fields)  # type: ignore[arg-type]
+    assert recipe.exponent == pytest.approx(exponent) and recipe.lr(8e5) == pytest.approx(lr_at_8x)

@@ -90,3 +90,52 @@ def test_a_resolved_batch_that_an_explicit_micro_batch_does_not_divide_names_the
 def test_a_malformed_section_is_reported_by_the_trial_validation_not_the_recipe() -> None:
     with pytest.raises(ConfigError, match=r"(?s)base\.optim.*valid dictionary"):
         _sweep(RECIPE, base={"optim": "fast"}).trials()
+
+
+# Trial ids of this recipe sweep with lr_check, computed on main at 3ae49d3 (before the decay /
+# μP recipe fields and optim fields existed): run names and checkpoint folders must not move.
+RECIPE_SWEEP_IDS = [(32, 3e-3, "21e6b19e20"), (64, 1.9019e-3, "5b6c574030"), (32, 1.5e-3, "cff44f3cb2"),
+                    (32, 6e-3, "69d7a4272c"), (64, 9.5094e-4, "d86f13435e"), (64, 3.8037e-3, "eb761aab80")]
+
+
+def test_an_existing_recipe_sweep_keeps_its_trial_ids() -> None:
+    trials = _sweep({**RECIPE, "lr_check": True}).trials()
+    assert [(t.model.d_model, t.optim.lr, t.trial_id) for t in trials] == [
+        (d, pytest.approx(lr, rel=1e-4), trial_id) for d, lr, trial_id in RECIPE_SWEEP_IDS]
+    assert all(t.optim.decay_embeddings and t.optim.mup_d_model_ref is None for t in trials)
+
+
+def test_mup_gives_every_width_the_reference_lr_and_the_reference_width() -> None:
+    small, large = _sweep({**RECIPE, "lr_scaling": "mup", "d_model_ref": 32}).trials()
+    # lr_ref at both sizes (the trainer runs matrices at 3e-3 · 32/64 = 1.5e-3 at d=64); batch as under power.
+    assert [(t.optim.lr, t.optim.mup_d_model_ref, t.train.batch_size) for t in (small, large)] == [
+        (pytest.approx(3e-3), 32, 32), (pytest.approx(3e-3), 32, 80)]
+    # An explicit lr_exponent under mup multiplies on top: 3.9248^(-1/2) = 0.50476.
+    _, steeper = _sweep({**RECIPE, "lr_scaling": "mup", "d_model_ref": 32, "lr_exponent": -0.5}).trials()
+    assert steeper.optim.lr == pytest.approx(3e-3 * 0.50476, rel=1e-4)
+
+
+@pytest.mark.parametrize(("recipe", "base", "grid", "expect"), [
+    ({"decay_embeddings": False}, None, None, [(False, True, None)] * 2),
+    ({"decay_norms_and_biases": False}, None, None, [(True, False, None)] * 2),
+    ({"decay_embeddings": False}, {"optim": {"decay_embeddings": True}}, None, [(True, True, None)] * 2),
+    ({"decay_embeddings": False}, None, {"model": [SMALL], "optim.decay_embeddings": [True, False]},
+     [(True, True, None), (False, True, None)]),
+    ({"lr_scaling": "mup", "d_model_ref": 32}, {"optim": {"mup_d_model_ref": 16}}, None, [(True, True, 16)] * 2),
+    ({"lr_scaling": "mup", "d_model_ref": 32}, {"optim": {"mup_d_model_ref": None}}, None, [(True, True, None)] * 2),
+])
+def test_decay_and_mup_fields_fill_unset_trials_and_explicit_values_win(recipe: Any, base: Any, grid: Any,
+                                                                        expect: list[tuple[bool, bool, int | None]]) -> None:
+    trials = _sweep({**RECIPE, **recipe}, grid=grid, base=base).trials()
+    got = [(t.optim.decay_embeddings, t.optim.decay_norms_and_biases, t.optim.mup_d_model_ref) for t in trials]
+    assert got == expect
+
+
+@pytest.mark.parametrize(("recipe", "match"), [
+    ({"lr_scaling": "mup"}, r"recipe\.lr_scaling: mup needs recipe\.d_model_ref"),
+    ({"d_model_ref": 64}, r"recipe\.d_model_ref \(64\) is read only under lr_scaling: mup"),
+    ({"lr_scaling": "mop", "d_model_ref": 64}, r"lr_scaling"),
+])
+def test_a_bad_mup_recipe_names_the_field_and_the_fix(recipe: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        _sweep({**RECIPE, **recipe})
