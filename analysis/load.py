@@ -27,7 +27,7 @@ import pandas as pd
 from analysis import sqlite_read
 from analysis.errors import AnalysisInputError, DuplicateRunsWarning
 from configs import metrics as M
-from configs.identity import IDENTITY_FIELDS
+from configs.identity import ADDED_AT_DEFAULT, IDENTITY_FIELDS
 from configs.runs import KIND_TRIAL, run_state, trial_filter
 
 if TYPE_CHECKING:  # mlflow loads only for a non-sqlite store: a sqlite one is read directly
@@ -175,6 +175,8 @@ def run_identity(params: dict[str, str], tags: dict[str, str], run_id: str) -> t
     logged before it), so measurement runs of one identity are not duplicates.
     """
     measurement = tags.get(M.TAG_MEASUREMENT_HASH)
+    # A run logged before a field joined ADDED_AT_DEFAULT trained at that default (params are str()).
+    params = {**{path: str(default) for path, default in ADDED_AT_DEFAULT.items()}, **params}
     if all(path in params for path in IDENTITY_FIELDS):
         return ("params", *(params[path] for path in IDENTITY_FIELDS), tags.get(M.TAG_COOLDOWN_OF_STEP), measurement)
     return ("config_hash", tags.get(M.TAG_CONFIG_HASH) or run_id, measurement)

@@ -159,6 +159,20 @@ def test_runs_with_a_full_config_are_one_identity_by_its_trained_fields(
     assert len([w for w in caught if w.category is DuplicateRunsWarning]) == 2 - num_rows
 
 
+def test_a_run_logged_before_a_field_was_added_is_one_identity_with_its_rerun(
+        mlflow_uri: str, mlflow_experiment: str) -> None:
+    from configs.identity import ADDED_AT_DEFAULT
+
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    before = {k: v for k, v in _params({}).items() if k not in ADDED_AT_DEFAULT}  # logged without the new params
+    _log(client, experiment_id, "x", "FINISHED", {M.TAG_CONFIG_HASH: "h1"}, before, 1_000)
+    newer = _log(client, experiment_id, "y", "FINISHED", {M.TAG_CONFIG_HASH: "h2"}, _params({}), 2_000)
+    with pytest.warns(DuplicateRunsWarning, match=r"^dropped 1 duplicate run of 1 identity"):
+        table = load_runs(mlflow_uri, mlflow_experiment)
+    assert list(table["run_id"]) == [newer]
+
+
 def test_the_direct_sqlite_read_matches_mlflows_client(mlflow_uri: str, mlflow_experiment: str) -> None:
     """`analysis.sqlite_read` (no mlflow import) returns what `MlflowClient.search_runs` does."""
     client = MlflowClient(tracking_uri=mlflow_uri)
