@@ -30,6 +30,7 @@ console = make_console()
 
 OptionalExperiment = Annotated[str | None, typer.Option("-e", "--experiment",
                                                         help="MLflow experiment to read.")]
+LossMetricOption = Annotated[str, typer.Option(help="Loss column to fit (experiment mode).")]
 FlopsConventionOption = Annotated[str, typer.Option(
     help="C of each run: scalinglab (as logged: head and attention included) or 6nd "
          "(C = 6·N·D, the papers' convention).")]
@@ -108,7 +109,7 @@ def fit_scaling(
     out: Annotated[Path | None, typer.Option("-o", "--out", help=(
         "Folder for plots and JSON (default: none with --csv, only the table is printed; out/fit with -e, "
         "whose files the analysis run logs)."))] = None,
-    loss_metric: Annotated[str, typer.Option(help="Loss column to fit (experiment mode).")] = M.VAL_LOSS,
+    loss_metric: LossMetricOption = M.VAL_LOSS,
     seed: int = 0,
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
@@ -243,7 +244,7 @@ def fit_predict(
     level: Annotated[float, typer.Option(help="Nominal coverage of the prediction interval.")] = 0.95,
     flops_convention: FlopsConventionOption = "scalinglab",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the prediction as JSON here.")] = None,
-    loss_metric: Annotated[str, typer.Option(help="Loss column to fit (experiment mode).")] = M.VAL_LOSS,
+    loss_metric: LossMetricOption = M.VAL_LOSS,
     seed: int = 0,
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),

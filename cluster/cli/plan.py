@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cluster.cli.fit import FlopsConventionOption, LossMetricOption
 from cluster.cli.options import TrackingUri, Workdir, tracking_uri_or_default
 from cluster.cli.predict import write_json
 from cluster.tables import make_console, print_table
@@ -101,8 +102,8 @@ def plan_next_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the plan's summary as JSON here.")] = None,
     name: Annotated[str | None, typer.Option(
         help="Sweep name (default: the experiment's, so `run` adds the runs to it; else the file's stem).")] = None,
-    flops_convention: Annotated[str, typer.Option(help="C of each run: scalinglab or 6nd (see fit scaling).")] = "scalinglab",
-    loss_metric: Annotated[str, typer.Option(help="Loss column to fit (experiment mode).")] = M.VAL_LOSS,
+    flops_convention: FlopsConventionOption = "scalinglab",
+    loss_metric: LossMetricOption = M.VAL_LOSS,
     seed: int = 0,
     tracking_uri: TrackingUri = None,
     workdir: Workdir = Path("runs"),
