@@ -6,8 +6,11 @@ and spend the same FLOPs:
 
 * plan next: three rounds of `analysis.laws.next_plan.plan_next` with `--budget` each, the
   law refitted on all runs so far before every round;
-* uniform: one grid of 4 family sizes (log-spaced over the candidates' range) × 3 lengths
-  (s, 2s, 4s), s chosen so the grid costs what the three rounds spent.
+* uniform: one grid of up to 4 family sizes (log-spaced over the candidates' range) × 3
+  lengths (s, 2s, 4s), s chosen so the grid costs what the three rounds spent. Both arms
+  buy from the same region: the whole family with --smaller-runs, else sizes and lengths no
+  smaller than the start runs' (the uniform grid then drops its largest sizes until s reaches
+  the start's shortest run).
 
 Then each arm's 95 % bootstrap prediction interval (`predict_interval`, the `fit predict`
 method) at one fixed target, the compute-optimal point of `--target-c`, is compared.
@@ -86,12 +89,23 @@ def trained(workdir: Path, seed: int) -> Runner:
     return run
 
 
-def uniform_rows(spend: float) -> list[dict[str, Any]]:
-    """4 sizes × (s, 2s, 4s) steps over the family, s set so the grid costs `spend` FLOPs."""
-    shapes = [FAMILY.shapes()[i] for i in np.unique(np.round(np.geomspace(1, len(FAMILY.shapes()), 4)).astype(int) - 1)]
-    per_step = sum(trial_row(FAMILY, s, num_steps=m)["C"] for s in shapes for m in (1, 2, 4))
-    base = max(1, int(round(spend / per_step)))
-    return [trial_row(FAMILY, s, num_steps=m * base) for s in shapes for m in (1, 2, 4)]
+def uniform_rows(spend: float, smaller: bool) -> list[dict[str, Any]]:
+    """Up to 4 sizes × (s, 2s, 4s) steps over the family, s set so the grid costs `spend` FLOPs.
+
+    Without `smaller` the grid keeps to the region plan next may buy in (N and steps no smaller
+    than the start runs'), so the two arms differ only in how they choose: the largest sizes
+    are dropped until s reaches the start's shortest run.
+    """
+    start_n = min(trial_row(FAMILY, shape, num_steps=1)["N"] for shape, _ in START)
+    shapes = [s for s in FAMILY.shapes() if smaller or trial_row(FAMILY, s, num_steps=1)["N"] >= start_n]
+    shapes = [shapes[i] for i in np.unique(np.round(np.geomspace(1, len(shapes), 4)).astype(int) - 1)]
+    min_steps = 1 if smaller else min(m for _, m in START)
+    while True:
+        per_step = sum(trial_row(FAMILY, s, num_steps=m)["C"] for s in shapes for m in (1, 2, 4))
+        base = max(1, int(round(spend / per_step)))
+        if base >= min_steps or len(shapes) <= 2:
+            return [trial_row(FAMILY, s, num_steps=m * base) for s in shapes for m in (1, 2, 4)]
+        shapes = shapes[:-1]
 
 
 def study(run: Runner, budget: float, rounds: int, target: tuple[float, float], bootstrap: int,
@@ -110,7 +124,7 @@ def study(run: Runner, budget: float, rounds: int, target: tuple[float, float], 
             break
         spent += plan.spent
         planned = pd.concat([planned, run(plan.rows, f"pn_next{r + 1}")], ignore_index=True)
-    uniform = pd.concat([start, run(uniform_rows(spent), "pn_uniform")], ignore_index=True)
+    uniform = pd.concat([start, run(uniform_rows(spent, SMALLER), "pn_uniform")], ignore_index=True)
     out: dict[str, Any] = {"spent_next": spent, "spent_uniform": float(uniform["C"].sum() - start["C"].sum())}
     if verbose:
         print(pd.concat([planned.assign(arm="next"), uniform.assign(arm="uniform")]).to_string(), flush=True)
