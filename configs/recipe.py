@@ -2,8 +2,10 @@
 
 lr(N) = lr_ref · (N / n_ref)^lr_exponent and batch(N) = batch_ref · (N / n_ref)^batch_exponent,
 the batch rounded to a multiple of `batch_multiple`. The defaults, lr ∝ N^(-1/3) and
-batch ∝ N^(2/3), are the exponents issue 19 attributes to OLMo-core's ladder configurator
-(not checked against its source here). `lr_check` adds arms at lr · 2^±1 at the smallest
+batch ∝ N^(2/3), are the exponents of OLMo-core's ladder run configurator (checked in
+`olmo_core/model_ladder/wsds_chinchilla_run_configurator.py`: lr = 0.0047·(N/108M)^(-1/3),
+halved for its WSD schedule, and batch = 2048·160·(N/108M)^(2/3) tokens, both after Porian
+et al. 2024); their constants are for 108M-parameter models and are not ours. `lr_check` adds arms at lr · 2^±1 at the smallest
 and largest size of a sweep, so a fit can tell whether a rung's best lr is at an edge.
 
 `lr_scaling: mup` replaces the lr power law by μP's width rule for Adam (Yang et al. 2022,
