@@ -3,27 +3,57 @@
 An experiment holds at most one analysis run of each kind ("phase", "fit-scaling", …):
 logging one replaces the previous run of that kind, so re-running an analysis does not
 pile up runs in the MLflow UI.
+
+MLflow is imported inside the functions: its import (~0.5 s for `mlflow`, which any
+`mlflow.*` module pulls in, plus ~0.5 s for the sqlite store's module) is ~15 times what
+logging the run itself costs, so a command pays it only when it logs, and
+`AnalysisRunWriter` lets a command pay it in a second process while it computes.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 from configs import metrics as M
 from configs.runs import KIND_ANALYSIS, analysis_filter
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+#: Run ids per `attributes.run_id IN (…)` search (keeps the SQL statement short).
+NAME_QUERY_CHUNK = 100
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_run_names(client: MlflowClient, experiment_id: str, run_ids: Sequence[str]) -> dict[str, str | None]:
+    """The readable name (tag `mlflow.runName`) of each run id; None for one not in the experiment."""
+    from mlflow.entities import ViewType
+
+    names: dict[str, str | None] = dict.fromkeys(run_ids)
+    for start in range(0, len(run_ids), NAME_QUERY_CHUNK):
+        chunk = run_ids[start:start + NAME_QUERY_CHUNK]
+        quoted = ", ".join("'" + r.replace("'", "") + "'" for r in chunk)
+        for run in client.search_runs([experiment_id], f"attributes.run_id IN ({quoted})",
+                                      run_view_type=ViewType.ALL, max_results=len(chunk)):
+            names[run.info.run_id] = run.info.run_name
+    return names
 
 
 def log_analysis_run(
     tracking_uri: str,
     experiment: str,
     name: str,
-    files: list[Path],
-    source_run_ids: list[str],
+    files: Sequence[Path],
+    source_run_ids: Sequence[str],
     params: dict[str, object] | None = None,
     values: dict[str, float] | None = None,
     *,
@@ -37,8 +67,9 @@ def log_analysis_run(
     They are deleted after the new run is complete, not before, so a failure while logging
     leaves the previous analysis in place instead of none.
 
-    The link back is a `source_runs.json` artifact listing every source run id, plus a tag
-    with their count (tags are capped at 5,000 characters, so the list itself is an artifact).
+    The link back is a `source_runs.json` artifact: `run_ids` (every source run id) and
+    `runs` (one `{"run_id", "run_name"}` per source run, the name MLflow's UI shows), plus a
+    tag with their count (tags are capped at 5,000 characters, so the list is an artifact).
 
     Args:
         tracking_uri: MLflow tracking URI.
@@ -53,11 +84,15 @@ def log_analysis_run(
     Returns:
         The new run's id.
     """
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
     kind = analysis or name
     client = MlflowClient(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     previous = [r.info.run_id for r in client.search_runs([experiment_id], analysis_filter(kind))]
+    names = source_run_names(client, experiment_id, list(source_run_ids))
     run = client.create_run(experiment_id, run_name=name,
                             tags={M.TAG_KIND: KIND_ANALYSIS, M.TAG_ANALYSIS: kind})
     run_id: str = run.info.run_id
@@ -69,7 +104,8 @@ def log_analysis_run(
     )
     with tempfile.TemporaryDirectory() as tmp:
         links = Path(tmp) / "source_runs.json"
-        links.write_text(json.dumps({"experiment": experiment, "run_ids": source_run_ids}, indent=1))
+        links.write_text(json.dumps({"experiment": experiment, "run_ids": list(source_run_ids),
+                                     "runs": [{"run_id": r, "run_name": n} for r, n in names.items()]}, indent=1))
         client.log_artifact(run_id, str(links))
     for path in files:
         client.log_artifact(run_id, str(path))
@@ -77,3 +113,77 @@ def log_analysis_run(
     for old in previous:
         client.delete_run(old)
     return run_id
+
+
+@dataclass(frozen=True)
+class AnalysisRunJob:
+    """The arguments of one `log_analysis_run` call, as sent to the writer process."""
+
+    tracking_uri: str
+    experiment: str
+    name: str
+    files: list[str]
+    source_run_ids: list[str]
+    params: dict[str, str] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)
+    analysis: str | None = None
+
+
+class AnalysisRunWriter:
+    """`log_analysis_run` in a child process that imports MLflow while the caller computes.
+
+    The child starts at once, imports MLflow (~1 s; on a free second core it overlaps the
+    caller's own imports, tables and figures) and then waits for one job on stdin. It opens
+    no store before a job arrives, so a command that fails first leaves nothing behind (the
+    child is killed on exit). `log` sends the job and waits for the run id; an error in the
+    child is raised here with its message. Use as a context manager.
+    """
+
+    def __init__(self) -> None:
+        # The child imports this checkout's code, whatever the caller's working directory.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+        self._child = subprocess.Popen([sys.executable, "-m", "analysis.record"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    def log(self, tracking_uri: str, experiment: str, name: str, files: Sequence[Path], source_run_ids: Sequence[str],
+            params: dict[str, object] | None = None, values: dict[str, float] | None = None, *,
+            analysis: str | None = None) -> str:
+        """As `log_analysis_run` (params are logged as strings either way)."""
+        job = AnalysisRunJob(tracking_uri, experiment, name, [str(f) for f in files], list(source_run_ids),
+                             {k: str(v) for k, v in (params or {}).items()},
+                             {k: float(v) for k, v in (values or {}).items()}, analysis)
+        out, err = self._child.communicate(json.dumps(asdict(job)) + "\n")
+        if self._child.returncode != 0:
+            last = err.strip().splitlines()[-1] if err.strip() else f"exit code {self._child.returncode}"
+            raise RuntimeError(f"logging the analysis run '{name}' to {tracking_uri} failed: {last}")
+        run_id: str = json.loads(out.strip().splitlines()[-1])["run_id"]
+        return run_id
+
+    def close(self) -> None:
+        """Stop the child if no job was sent (it has written nothing)."""
+        if self._child.poll() is None:
+            self._child.kill()
+            self._child.communicate()
+
+    def __enter__(self) -> AnalysisRunWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _serve() -> None:
+    """The writer child: import MLflow first, then log the one job read from stdin."""
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 (the cost to pay before the job arrives)
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        return
+    job = AnalysisRunJob(**json.loads(line))
+    run_id = log_analysis_run(job.tracking_uri, job.experiment, job.name, [Path(f) for f in job.files],
+                              job.source_run_ids, dict(job.params), job.values, analysis=job.analysis)
+    print(json.dumps({"run_id": run_id}), flush=True)
+
+
+if __name__ == "__main__":
+    _serve()

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from analysis.record import log_analysis_run
+import pytest
+
+from analysis.record import AnalysisRunWriter, log_analysis_run
 from configs import metrics as M
 from configs.runs import analysis_filter
 
@@ -18,10 +20,12 @@ def test_a_new_run_replaces_the_previous_one_of_its_kind(mlflow_uri: str, mlflow
     experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
     result = tmp_path / "result.json"
     result.write_text("{}")
-    first = log_analysis_run(mlflow_uri, mlflow_experiment, "phase-analysis", [result], ["r1", "r2"],
+    r1 = client.create_run(experiment_id, run_name="demo γ0.8 s0").info.run_id
+    r2 = client.create_run(experiment_id, run_name="demo γ1.0 s0").info.run_id
+    first = log_analysis_run(mlflow_uri, mlflow_experiment, "phase-analysis", [result], [r1, r2],
                              {"id_min": 0.9}, {"num_cells": 4.0}, analysis="phase")
-    other = log_analysis_run(mlflow_uri, mlflow_experiment, "fit", [], ["r1"], analysis="fit-scaling")
-    second = log_analysis_run(mlflow_uri, mlflow_experiment, "phase-analysis", [result], ["r1"],
+    other = log_analysis_run(mlflow_uri, mlflow_experiment, "fit", [], [r1], analysis="fit-scaling")
+    second = log_analysis_run(mlflow_uri, mlflow_experiment, "phase-analysis", [result], [r1, "gone"],
                               analysis="phase")
     phase_runs = client.search_runs([experiment_id], analysis_filter("phase"))
     assert [r.info.run_id for r in phase_runs] == [second]
@@ -30,9 +34,11 @@ def test_a_new_run_replaces_the_previous_one_of_its_kind(mlflow_uri: str, mlflow
     run = client.get_run(second)
     assert run.info.status == "FINISHED"
     assert run.data.tags[M.TAG_KIND] == "analysis" and run.data.tags[M.TAG_ANALYSIS] == "phase"
-    assert run.data.tags["scalinglab.num_source_runs"] == "1"
+    assert run.data.tags["scalinglab.num_source_runs"] == "2"
     links = json.loads(Path(client.download_artifacts(second, "source_runs.json", str(tmp_path))).read_text())
-    assert links == {"experiment": mlflow_experiment, "run_ids": ["r1"]}
+    # each link names its run as the UI does; an id not in the experiment keeps its place, unnamed
+    assert links == {"experiment": mlflow_experiment, "run_ids": [r1, "gone"],
+                     "runs": [{"run_id": r1, "run_name": "demo γ0.8 s0"}, {"run_id": "gone", "run_name": None}]}
 
 
 def test_the_kind_defaults_to_the_name(mlflow_uri: str, mlflow_experiment: str) -> None:
@@ -41,3 +47,27 @@ def test_the_kind_defaults_to_the_name(mlflow_uri: str, mlflow_experiment: str) 
     log_analysis_run(mlflow_uri, mlflow_experiment, "distortion", [], [])
     latest = log_analysis_run(mlflow_uri, mlflow_experiment, "distortion", [], [])
     assert [r.info.run_id for r in client.search_runs([experiment_id], analysis_filter("distortion"))] == [latest]
+
+
+def test_the_writer_process_logs_the_same_run(mlflow_uri: str, mlflow_experiment: str, tmp_path: Path) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    source = client.create_run(experiment_id, run_name="demo λ0.1 s1").info.run_id
+    result = tmp_path / "result.json"
+    result.write_text("{}")
+    with AnalysisRunWriter() as writer:
+        run_id = writer.log(mlflow_uri, mlflow_experiment, "distortion-analysis", [result], [source],
+                            {"phi0": 0.5}, {"num_runs": 1.0}, analysis="distortion")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags[M.TAG_ANALYSIS] == "distortion"
+    assert (run.data.params, run.data.metrics) == ({"phi0": "0.5"}, {"num_runs": 1.0})
+    assert {a.path for a in client.list_artifacts(run_id)} == {"result.json", "source_runs.json"}
+    links = json.loads(Path(client.download_artifacts(run_id, "source_runs.json", str(tmp_path))).read_text())
+    assert links["runs"] == [{"run_id": source, "run_name": "demo λ0.1 s1"}]
+
+
+def test_a_writer_error_names_the_run(tmp_path: Path) -> None:
+    with AnalysisRunWriter() as writer, pytest.raises(RuntimeError, match="logging the analysis run 'fit' to .* failed"):
+        writer.log("bogus-scheme://x", "e", "fit", [], [])
+    # a writer closed with no job is killed before it opens any store (the CLI test of a
+    # missing store checks that no mlflow.db appears)
