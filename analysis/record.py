@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -34,13 +34,19 @@ NAME_QUERY_CHUNK = 100
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def source_run_names(client: MlflowClient, experiment_id: str, run_ids: Sequence[str]) -> dict[str, str | None]:
-    """The readable name (tag `mlflow.runName`) of each run id; None for one not in the experiment."""
+def lookup_run_names(client: MlflowClient, experiment_id: str, run_ids: Sequence[str],
+                     known: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
+    """The readable name (tag `mlflow.runName`) of each run id; None for one not in the experiment.
+
+    Names in `known` (what the caller read with the runs) are taken as they are; the rest are
+    searched for, `NAME_QUERY_CHUNK` ids per query.
+    """
     from mlflow.entities import ViewType
 
-    names: dict[str, str | None] = dict.fromkeys(run_ids)
-    for start in range(0, len(run_ids), NAME_QUERY_CHUNK):
-        chunk = run_ids[start:start + NAME_QUERY_CHUNK]
+    names: dict[str, str | None] = {r: (known or {}).get(r) for r in run_ids}
+    missing = [r for r in run_ids if names[r] is None]
+    for start in range(0, len(missing), NAME_QUERY_CHUNK):
+        chunk = missing[start:start + NAME_QUERY_CHUNK]
         quoted = ", ".join("'" + r.replace("'", "") + "'" for r in chunk)
         for run in client.search_runs([experiment_id], f"attributes.run_id IN ({quoted})",
                                       run_view_type=ViewType.ALL, max_results=len(chunk)):
@@ -58,6 +64,7 @@ def log_analysis_run(
     values: dict[str, float] | None = None,
     *,
     analysis: str | None = None,
+    source_run_names: Mapping[str, str | None] | None = None,
 ) -> str:
     """Log a FINISHED analysis run holding `files`, params and values; replace the previous one.
 
@@ -80,6 +87,7 @@ def log_analysis_run(
         params: Settings of the analysis, logged as params.
         values: Headline numbers, logged as metrics.
         analysis: Kind of the analysis (which earlier run it replaces); default `name`.
+        source_run_names: Run id → name, where the caller has them (the rest are looked up).
 
     Returns:
         The new run's id.
@@ -92,7 +100,7 @@ def log_analysis_run(
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     previous = [r.info.run_id for r in client.search_runs([experiment_id], analysis_filter(kind))]
-    names = source_run_names(client, experiment_id, list(source_run_ids))
+    names = lookup_run_names(client, experiment_id, list(source_run_ids), source_run_names)
     run = client.create_run(experiment_id, run_name=name,
                             tags={M.TAG_KIND: KIND_ANALYSIS, M.TAG_ANALYSIS: kind})
     run_id: str = run.info.run_id
@@ -127,6 +135,7 @@ class AnalysisRunJob:
     params: dict[str, str] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)
     analysis: str | None = None
+    source_run_names: dict[str, str | None] = field(default_factory=dict)
 
 
 class AnalysisRunWriter:
@@ -147,11 +156,11 @@ class AnalysisRunWriter:
 
     def log(self, tracking_uri: str, experiment: str, name: str, files: Sequence[Path], source_run_ids: Sequence[str],
             params: dict[str, object] | None = None, values: dict[str, float] | None = None, *,
-            analysis: str | None = None) -> str:
+            analysis: str | None = None, source_run_names: Mapping[str, str | None] | None = None) -> str:
         """As `log_analysis_run` (params are logged as strings either way)."""
         job = AnalysisRunJob(tracking_uri, experiment, name, [str(f) for f in files], list(source_run_ids),
                              {k: str(v) for k, v in (params or {}).items()},
-                             {k: float(v) for k, v in (values or {}).items()}, analysis)
+                             {k: float(v) for k, v in (values or {}).items()}, analysis, dict(source_run_names or {}))
         out, err = self._child.communicate(json.dumps(asdict(job)) + "\n")
         if self._child.returncode != 0:
             last = err.strip().splitlines()[-1] if err.strip() else f"exit code {self._child.returncode}"
@@ -181,7 +190,8 @@ def _serve() -> None:
         return
     job = AnalysisRunJob(**json.loads(line))
     run_id = log_analysis_run(job.tracking_uri, job.experiment, job.name, [Path(f) for f in job.files],
-                              job.source_run_ids, dict(job.params), job.values, analysis=job.analysis)
+                              job.source_run_ids, dict(job.params), job.values, analysis=job.analysis,
+                              source_run_names=job.source_run_names)
     print(json.dumps({"run_id": run_id}), flush=True)
 
 

@@ -101,6 +101,7 @@ def main() -> None:
     if not (args.store / "mlflow.db").exists():
         write_store(args.store)
     out = Path(tempfile.mkdtemp(prefix="cli_latency_out"))
+    load_before = os.getloadavg()[0]  # the machine is shared: the timings mean little without it
     print(f"{'command':12s} {'target':>7s} " + " ".join(f"{c.name:>16s}" for c in checkouts) + "  (median wall s, exit code)")
     worst = 0.0
     for name, argv in commands(args.store, out).items():
@@ -112,6 +113,7 @@ def main() -> None:
             cells.append(f"{median:10.2f} (rc {runs[-1][1]})")
         worst = max(worst, median / TARGETS[name])  # the last checkout's share of its target
         print(f"{name:12s} {TARGETS[name]:7.1f} " + " ".join(f"{c:>16s}" for c in cells), flush=True)
+    print(f"load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}")
     print(f"worst_time_over_target: {worst:.2f}")
 
 

@@ -220,7 +220,9 @@ def run_distortion_analysis(tracking_uri: str, experiment: str, out_dir: Path,
                                      "compute_rtol": settings.compute_rtol,
                                      "num_resamples": settings.laws.num_resamples}
         log = writer.log if writer is not None else log_analysis_run
+        names = dict(zip(data.runs["run_id"], data.runs["run_name"])) if "run_name" in data.runs else {}
         run_id = log(tracking_uri, experiment, "distortion-analysis", files, list(data.runs["run_id"]),
-                     params, headline_values(tables, phi0, data), analysis=ANALYSIS_KIND)
+                     params, headline_values(tables, phi0, data), analysis=ANALYSIS_KIND,
+                     source_run_names={str(k): None if pd.isna(v) else str(v) for k, v in names.items()})
     notes = tuple(n for n in (pareto_note(tables["pareto"]),) if n)
     return DistortionReport(tables, files, page, phi0, run_id, notes)

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 
 import pytest
 
-from analysis.record import AnalysisRunWriter, log_analysis_run
+from analysis.record import AnalysisRunWriter, log_analysis_run, lookup_run_names
 from configs import metrics as M
 from configs.runs import analysis_filter
 
@@ -64,6 +64,15 @@ def test_the_writer_process_logs_the_same_run(mlflow_uri: str, mlflow_experiment
     assert {a.path for a in client.list_artifacts(run_id)} == {"result.json", "source_runs.json"}
     links = json.loads(Path(client.download_artifacts(run_id, "source_runs.json", str(tmp_path))).read_text())
     assert links["runs"] == [{"run_id": source, "run_name": "demo λ0.1 s1"}]
+
+
+def test_names_the_caller_has_are_used_and_the_rest_looked_up(mlflow_uri: str, mlflow_experiment: str) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    ids = [client.create_run(experiment_id, run_name=f"demo s{i}").info.run_id for i in range(3)]
+    known = {ids[0]: "as the caller read it", ids[1]: None}
+    assert lookup_run_names(client, experiment_id, [*ids, "gone"], known) == {
+        ids[0]: "as the caller read it", ids[1]: "demo s1", ids[2]: "demo s2", "gone": None}
 
 
 def test_a_writer_error_names_the_run(tmp_path: Path) -> None:
