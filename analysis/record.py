@@ -5,20 +5,21 @@ logging one replaces the previous run of that kind, so re-running an analysis do
 pile up runs in the MLflow UI.
 
 MLflow is imported inside the functions: its import (~0.5 s for `mlflow`, which any
-`mlflow.*` module pulls in, plus ~0.5 s for the sqlite store's module) is ~15 times what
+`mlflow.*` module pulls in, plus ~0.5 s for the sqlite store's module) is ~5-15 times what
 logging the run itself costs, so a command pays it only when it logs, and
-`AnalysisRunWriter` lets a command pay it in a second process while it computes.
+`AnalysisRunWriter` lets a command pay it in a forked process while it computes.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import multiprocessing
+import multiprocessing.process
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 #: Run ids per `attributes.run_id IN (…)` search (keeps the SQL statement short).
 NAME_QUERY_CHUNK = 100
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def lookup_run_names(client: MlflowClient, experiment_id: str, run_ids: Sequence[str],
@@ -137,22 +137,40 @@ class AnalysisRunJob:
     analysis: str | None = None
     source_run_names: dict[str, str | None] = field(default_factory=dict)
 
+    def run(self) -> str:
+        """`log_analysis_run` with these arguments; the new run's id."""
+        return log_analysis_run(self.tracking_uri, self.experiment, self.name, [Path(f) for f in self.files],
+                                self.source_run_ids, dict(self.params), self.values, analysis=self.analysis,
+                                source_run_names=self.source_run_names)
+
 
 class AnalysisRunWriter:
-    """`log_analysis_run` in a child process that imports MLflow while the caller computes.
+    """`log_analysis_run` from a forked child that imports MLflow while the caller computes.
 
-    The child starts at once, imports MLflow (~1 s; on a free second core it overlaps the
-    caller's own imports, tables and figures) and then waits for one job on stdin. It opens
-    no store before a job arrives, so a command that fails first leaves nothing behind (the
-    child is killed on exit). `log` sends the job and waits for the run id; an error in the
-    child is raised here with its message. Use as a context manager.
+    The child is forked at once (it shares what the caller has imported so far, so it adds
+    no CPU work of its own), imports MLflow (~1 s, overlapping the caller's imports, tables
+    and figures when a core is free) and waits for one job on a pipe. It opens no store before
+    a job arrives, so a command that fails first leaves nothing behind: the child is killed on
+    close. `log` sends the job and waits for the run id; an error in the child is raised here
+    with its message. Where fork is unsafe (no "fork" start method, or the caller already runs
+    threads) `log` logs from this process instead. Use as a context manager.
     """
 
     def __init__(self) -> None:
-        # The child imports this checkout's code, whatever the caller's working directory.
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
-        self._child = subprocess.Popen([sys.executable, "-m", "analysis.record"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self._sent = False
+        self._child: multiprocessing.process.BaseProcess | None = None
+        if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+            return
+        context = multiprocessing.get_context("fork")
+        self._conn, child_end = context.Pipe()
+        self._child = context.Process(target=_serve, args=(child_end,), daemon=True, name="analysis-run-writer")
+        self._child.start()
+        child_end.close()
+
+    @property
+    def forked(self) -> bool:
+        """Whether a child process logs the run (else `log` logs from this process)."""
+        return self._child is not None
 
     def log(self, tracking_uri: str, experiment: str, name: str, files: Sequence[Path], source_run_ids: Sequence[str],
             params: dict[str, object] | None = None, values: dict[str, float] | None = None, *,
@@ -161,18 +179,29 @@ class AnalysisRunWriter:
         job = AnalysisRunJob(tracking_uri, experiment, name, [str(f) for f in files], list(source_run_ids),
                              {k: str(v) for k, v in (params or {}).items()},
                              {k: float(v) for k, v in (values or {}).items()}, analysis, dict(source_run_names or {}))
-        out, err = self._child.communicate(json.dumps(asdict(job)) + "\n")
-        if self._child.returncode != 0:
-            last = err.strip().splitlines()[-1] if err.strip() else f"exit code {self._child.returncode}"
-            raise RuntimeError(f"logging the analysis run '{name}' to {tracking_uri} failed: {last}")
-        run_id: str = json.loads(out.strip().splitlines()[-1])["run_id"]
-        return run_id
+        if self._child is None:
+            return job.run()
+        if self._sent:
+            raise RuntimeError(f"an AnalysisRunWriter logs one run; '{name}' needs a writer of its own")
+        self._sent = True
+        try:
+            self._conn.send(job)
+            status, value = self._conn.recv()
+        except (EOFError, OSError):  # the child died without a word (killed, out of memory)
+            self._child.join()
+            status, value = "error", f"the writer process ended with exit code {self._child.exitcode}"
+        if status != "ok":
+            raise RuntimeError(f"logging the analysis run '{name}' to {tracking_uri} failed: {value}")
+        return str(value)
 
     def close(self) -> None:
-        """Stop the child if no job was sent (it has written nothing)."""
-        if self._child.poll() is None:
+        """Kill the child if no job was sent (it has written nothing); else wait for its exit."""
+        if self._child is None:
+            return
+        if not self._sent:
             self._child.kill()
-            self._child.communicate()
+        self._child.join()
+        self._conn.close()
 
     def __enter__(self) -> AnalysisRunWriter:
         return self
@@ -181,19 +210,15 @@ class AnalysisRunWriter:
         self.close()
 
 
-def _serve() -> None:
-    """The writer child: import MLflow first, then log the one job read from stdin."""
+def _serve(conn: Connection) -> None:
+    """The writer child: import MLflow first, then log the one job it is sent and reply."""
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 (the cost to pay before the job arrives)
 
-    line = sys.stdin.readline()
-    if not line.strip():
+    try:
+        job = conn.recv()
+    except EOFError:  # the caller closed without a job
         return
-    job = AnalysisRunJob(**json.loads(line))
-    run_id = log_analysis_run(job.tracking_uri, job.experiment, job.name, [Path(f) for f in job.files],
-                              job.source_run_ids, dict(job.params), job.values, analysis=job.analysis,
-                              source_run_names=job.source_run_names)
-    print(json.dumps({"run_id": run_id}), flush=True)
-
-
-if __name__ == "__main__":
-    _serve()
+    try:
+        conn.send(("ok", job.run()))
+    except Exception as err:  # noqa: BLE001 (any failure goes back to the caller, which raises it)
+        conn.send(("error", f"{type(err).__name__}: {err}"))
