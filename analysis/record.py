@@ -7,7 +7,8 @@ pile up runs in the MLflow UI.
 MLflow is imported inside the functions: its import (~0.5 s for `mlflow`, which any
 `mlflow.*` module pulls in, plus ~0.5 s for the sqlite store's module) is ~5-15 times what
 logging the run itself costs, so a command pays it only when it logs, and
-`AnalysisRunWriter` lets a command pay it in a forked process while it computes.
+`AnalysisRunWriter` lets a command pay it in a forked process while it computes (when a
+core is free to run it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import multiprocessing.process
+import os
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
@@ -152,14 +154,21 @@ class AnalysisRunWriter:
     and figures when a core is free) and waits for one job on a pipe. It opens no store before
     a job arrives, so a command that fails first leaves nothing behind: the child is killed on
     close. `log` sends the job and waits for the run id; an error in the child is raised here
-    with its message. Where fork is unsafe (no "fork" start method, or the caller already runs
-    threads) `log` logs from this process instead. Use as a context manager.
+    with its message. Use as a context manager.
+
+    `log` logs from this process instead where fork is unsafe (no "fork" start method, or the
+    caller already runs threads) and where fewer than `min_free_cpus` cores are idle (usable
+    CPUs minus the 1-minute load average): with every core busy the two processes take turns
+    on one and the command got slower, not faster (`distortion` on this project's shared
+    2-core machine, a colleague's sweep running: 3.3 s in-process, 3.9-6.0 s forked).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_free_cpus: float = 1.0) -> None:
         self._sent = False
         self._child: multiprocessing.process.BaseProcess | None = None
-        if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if ("fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1
+                or max(cpus - os.getloadavg()[0], 0.0) < min_free_cpus):
             return
         context = multiprocessing.get_context("fork")
         self._conn, child_end = context.Pipe()
