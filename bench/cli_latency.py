@@ -5,9 +5,10 @@ Method. Once, the bench writes a populated store with mlflow's own client into `
 (16 runs over init.rate × optim.weight_decay, 5 evaluations each with φ, accuracies and the
 end-of-training probes) for `results`, `phase` and `distortion`, and a 240-point (N, D, loss)
 CSV for `fit scaling --csv`. Then every command runs `--repeats` times in a fresh
-`scalinglab` process per checkout (PYTHONPATH = the checkout), as a user runs it, and the
-median wall time is printed beside its target. `dead URI` is `results` against a tracking
-server that refuses the connection at once (127.0.0.1:9, nothing listening).
+`scalinglab` process per checkout (PYTHONPATH = the checkout), as a user runs it, the
+checkouts taking turns within each repeat, and the median wall time is printed beside its
+target. `dead URI` is `results` against a tracking server that refuses the connection at
+once (127.0.0.1:9, nothing listening). The load average is printed too.
 
 Run: PYTHONPATH=. python bench/cli_latency.py --checkout /work/main --checkout .
 """
@@ -101,17 +102,20 @@ def main() -> None:
     if not (args.store / "mlflow.db").exists():
         write_store(args.store)
     out = Path(tempfile.mkdtemp(prefix="cli_latency_out"))
+    load_before = os.getloadavg()[0]  # the machine is shared: the timings mean little without it
     print(f"{'command':12s} {'target':>7s} " + " ".join(f"{c.name:>16s}" for c in checkouts) + "  (median wall s, exit code)")
     worst = 0.0
     for name, argv in commands(args.store, out).items():
         cells = []
-        for checkout in checkouts:
-            # cwd: a scratch folder, so a default output folder (e.g. out/fit) never lands in a checkout
-            runs = [time_once(checkout, argv, out) for _ in range(args.repeats)]
-            median = statistics.median(t for t, _ in runs)
-            cells.append(f"{median:10.2f} (rc {runs[-1][1]})")
+        # Checkouts alternate within each repeat, so a busy spell of this shared machine hits
+        # both alike. cwd: a scratch folder, so a default output folder never lands in a checkout.
+        runs = [[time_once(checkout, argv, out) for checkout in checkouts] for _ in range(args.repeats)]
+        for column in zip(*runs):
+            median = statistics.median(t for t, _ in column)
+            cells.append(f"{median:10.2f} (rc {column[-1][1]})")
         worst = max(worst, median / TARGETS[name])  # the last checkout's share of its target
         print(f"{name:12s} {TARGETS[name]:7.1f} " + " ".join(f"{c:>16s}" for c in cells), flush=True)
+    print(f"load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}")
     print(f"worst_time_over_target: {worst:.2f}")
 
 

@@ -9,6 +9,10 @@ both logging to their own fresh sqlite MLflow store:
   `scalinglab run` does it (driver set-up, Ray start, one actor per trial, Tune reports,
   checkpoints through Ray storage, shutdown).
 
+Ray's own start-up and shutdown are timed in the same run (`cluster.runtime.start_ray` and
+`ray.shutdown` with nothing in between, before the sweeps), so the fixed cost's target —
+Ray's own start + 5 s — is checked against this run's Ray, not last week's.
+
 The ideal sweep time is serial / num_cpus (perfect packing, zero overhead);
 efficiency = ideal / actual. A second sweep of 16 trials separates the fixed cost of a sweep
 (Ray start-up, the first actors' imports, shutdown) from what each further trial costs. The serial pass runs first and again last, and the faster of the
@@ -81,6 +85,19 @@ def time_sweep(num_steps: int, num_cpus: int, seeds: list[int], address: str | N
     return seconds
 
 
+def time_ray_alone(num_cpus: int, address: str | None) -> tuple[float, float]:
+    """Seconds of Ray's own start (or attach) and shutdown, as a sweep makes them, with no work between."""
+    import ray
+
+    from cluster.runtime import start_ray
+
+    started = time.perf_counter()
+    start_ray(address, num_cpus)
+    up = time.perf_counter()
+    ray.shutdown()
+    return up - started, time.perf_counter() - up
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num-steps", type=int, default=400)
@@ -89,6 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     one, two = [0], [0, 1]  # 8 trials, and 16 for the marginal cost of a trial
     serial_first = time_serial(args.num_steps, one)
+    ray_start, ray_stop = time_ray_alone(args.num_cpus, args.address)
     sweep = time_sweep(args.num_steps, args.num_cpus, one, args.address)
     sweep16 = time_sweep(args.num_steps, args.num_cpus, two, args.address)
     serial_last = time_serial(args.num_steps, one)
@@ -103,6 +121,8 @@ def main() -> None:
           f"16 trials: sweep {sweep16:.1f} s")
     print(f"fixed cost of a sweep (Ray start, first imports, shutdown): {fixed:.1f} s; "
           f"marginal efficiency of 8 more trials: {marginal:.3f}")
+    print(f"Ray's own start {ray_start:.1f} s + shutdown {ray_stop:.1f} s; fixed cost beyond them "
+          f"{fixed - ray_start - ray_stop:.1f} s (target ≤ 5); load average {os.getloadavg()[0]:.1f}")
     print(f"sweep_efficiency: {ideal / sweep:.3f}")
 
 

@@ -40,7 +40,6 @@ def test_the_phi_figure_has_a_legend_naming_each_run_and_the_threshold(mlflow_ur
     texts = {t.get_text() for t in legend.get_texts()}
     last = float(data.history["step"].max())
     ticks = {float(t) for t in fig.axes[0].get_xticks()}
-    plt.close(fig)
     assert set(run_labels(data).values()) <= texts
     assert {"φ₀ = 0.7", "t* = argmax φ", "early stop (min val/loss)"} <= texts
     assert last in ticks

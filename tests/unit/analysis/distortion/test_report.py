@@ -52,6 +52,12 @@ def test_anchor_report_has_every_part_and_replaces_its_analysis_run(
     artifacts = {a.path for a in client.list_artifacts(report.analysis_run_id)}
     assert {"distortion_report.html", "phi.png", "source_runs.json"} <= artifacts
     assert first[0].data.metrics["num_runs"] == 4
+    links = json.loads(Path(client.download_artifacts(report.analysis_run_id, "source_runs.json",
+                                                      str(tmp_path))).read_text())
+    # each link names its trial run as the MLflow UI does
+    assert [(r["run_id"], r["run_name"]) for r in links["runs"]] == [
+        (run_id, client.get_run(run_id).info.run_name) for run_id in links["run_ids"]]
+    assert len(links["runs"]) == 4 and all(r["run_name"] for r in links["runs"])
 
     again = run_distortion_analysis(mlflow_uri, anchor_experiment, tmp_path / "out2", settings)
     after = client.search_runs([experiment_id], analysis_filter(ANALYSIS_KIND))
