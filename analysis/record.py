@@ -6,24 +6,17 @@ pile up runs in the MLflow UI.
 
 MLflow is imported inside the functions: its import (~0.5 s for `mlflow`, which any
 `mlflow.*` module pulls in, plus ~0.5 s for the sqlite store's module) is ~5-15 times what
-logging the run itself costs, so a command pays it only when it logs, and
-`AnalysisRunWriter` lets a command pay it in a forked process while it computes (when a
-core is free to run it).
+logging the run itself costs, so a command pays it only when it logs. (Overlapping that
+import with the command's work in a forked process was measured: it saved ~0.8 s with an
+idle core and cost 0.6-2.7 s on this busy 2-core machine, so it was not kept.)
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import multiprocessing.process
-import os
 import tempfile
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from configs import metrics as M
@@ -123,111 +116,3 @@ def log_analysis_run(
     for old in previous:
         client.delete_run(old)
     return run_id
-
-
-@dataclass(frozen=True)
-class AnalysisRunJob:
-    """The arguments of one `log_analysis_run` call, as sent to the writer process."""
-
-    tracking_uri: str
-    experiment: str
-    name: str
-    files: list[str]
-    source_run_ids: list[str]
-    params: dict[str, str] = field(default_factory=dict)
-    values: dict[str, float] = field(default_factory=dict)
-    analysis: str | None = None
-    source_run_names: dict[str, str | None] = field(default_factory=dict)
-
-    def run(self) -> str:
-        """`log_analysis_run` with these arguments; the new run's id."""
-        return log_analysis_run(self.tracking_uri, self.experiment, self.name, [Path(f) for f in self.files],
-                                self.source_run_ids, dict(self.params), self.values, analysis=self.analysis,
-                                source_run_names=self.source_run_names)
-
-
-class AnalysisRunWriter:
-    """`log_analysis_run` from a forked child that imports MLflow while the caller computes.
-
-    The child is forked at once (it shares what the caller has imported so far, so it adds
-    no CPU work of its own), imports MLflow (~1 s, overlapping the caller's imports, tables
-    and figures when a core is free) and waits for one job on a pipe. It opens no store before
-    a job arrives, so a command that fails first leaves nothing behind: the child is killed on
-    close. `log` sends the job and waits for the run id; an error in the child is raised here
-    with its message. Use as a context manager.
-
-    `log` logs from this process instead where fork is unsafe (no "fork" start method, or the
-    caller already runs threads) and where fewer than `min_free_cpus` cores are idle (usable
-    CPUs minus the 1-minute load average): with every core busy the two processes take turns
-    on one and the command got slower, not faster (`distortion` on this project's shared
-    2-core machine, a colleague's sweep running: 3.3 s in-process, 3.9-6.0 s forked).
-    """
-
-    def __init__(self, min_free_cpus: float = 1.0) -> None:
-        self._sent = False
-        self._child: multiprocessing.process.BaseProcess | None = None
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        if ("fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1
-                or max(cpus - os.getloadavg()[0], 0.0) < min_free_cpus):
-            return
-        context = multiprocessing.get_context("fork")
-        self._conn, child_end = context.Pipe()
-        self._child = context.Process(target=_serve, args=(child_end,), daemon=True, name="analysis-run-writer")
-        self._child.start()
-        child_end.close()
-
-    @property
-    def forked(self) -> bool:
-        """Whether a child process logs the run (else `log` logs from this process)."""
-        return self._child is not None
-
-    def log(self, tracking_uri: str, experiment: str, name: str, files: Sequence[Path], source_run_ids: Sequence[str],
-            params: dict[str, object] | None = None, values: dict[str, float] | None = None, *,
-            analysis: str | None = None, source_run_names: Mapping[str, str | None] | None = None) -> str:
-        """As `log_analysis_run` (params are logged as strings either way)."""
-        job = AnalysisRunJob(tracking_uri, experiment, name, [str(f) for f in files], list(source_run_ids),
-                             {k: str(v) for k, v in (params or {}).items()},
-                             {k: float(v) for k, v in (values or {}).items()}, analysis, dict(source_run_names or {}))
-        if self._child is None:
-            return job.run()
-        if self._sent:
-            raise RuntimeError(f"an AnalysisRunWriter logs one run; '{name}' needs a writer of its own")
-        self._sent = True
-        try:
-            self._conn.send(job)
-            status, value = self._conn.recv()
-        except (EOFError, OSError):  # the child died without a word (killed, out of memory)
-            self._child.join()
-            status, value = "error", f"the writer process ended with exit code {self._child.exitcode}"
-        if status != "ok":
-            raise RuntimeError(f"logging the analysis run '{name}' to {tracking_uri} failed: {value}")
-        return str(value)
-
-    def close(self) -> None:
-        """Kill the child if no job was sent (it has written nothing); else wait for its exit."""
-        if self._child is None:
-            return
-        if not self._sent:
-            self._child.kill()
-        self._child.join()
-        self._conn.close()
-
-    def __enter__(self) -> AnalysisRunWriter:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-
-def _serve(conn: Connection) -> None:
-    """The writer child: import MLflow first, then log the one job it is sent and reply."""
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 (the cost to pay before the job arrives)
-
-    try:
-        job = conn.recv()
-    except EOFError:  # the caller closed without a job
-        return
-    try:
-        conn.send(("ok", job.run()))
-    except Exception as err:  # noqa: BLE001 (any failure goes back to the caller, which raises it)
-        conn.send(("error", f"{type(err).__name__}: {err}"))

@@ -26,7 +26,7 @@ from analysis.distortion.phi import with_phi_form
 from analysis.distortion.stopping import (TSTAR_AFTER, cell_means, default_phi0, metastable_points, metastable_runs,
                                           phase_cells, phi_by_phase, stopping_table)
 from analysis.distortion.trajectories import distortion_path, rebalancing_intervals, trajectory_table
-from analysis.record import AnalysisRunWriter, log_analysis_run
+from analysis.record import log_analysis_run
 from configs import metrics as M
 
 #: Kind of the analysis run (one per experiment, replaced on re-run).
@@ -186,11 +186,8 @@ def headline_values(tables: dict[str, pd.DataFrame], phi0: float, data: Distorti
 
 def run_distortion_analysis(tracking_uri: str, experiment: str, out_dir: Path,
                             settings: DistortionSettings = DistortionSettings(),
-                            log_to_mlflow: bool = True, writer: AnalysisRunWriter | None = None) -> DistortionReport:
+                            log_to_mlflow: bool = True) -> DistortionReport:
     """Read the experiment, write every table, figure and the HTML report, log them back.
-
-    `writer` (optional) logs the analysis run from a process that has imported MLflow
-    meanwhile; without it the run is logged from this process.
 
     Raises:
         AnalysisInputError: no store, no finished runs, no distortion metrics, an unknown
@@ -219,10 +216,9 @@ def run_distortion_analysis(tracking_uri: str, experiment: str, out_dir: Path,
                                      "tstar_after": settings.tstar_after, "domains": ",".join(data.domains),
                                      "compute_rtol": settings.compute_rtol,
                                      "num_resamples": settings.laws.num_resamples}
-        log = writer.log if writer is not None else log_analysis_run
         names = dict(zip(data.runs["run_id"], data.runs["run_name"])) if "run_name" in data.runs else {}
-        run_id = log(tracking_uri, experiment, "distortion-analysis", files, list(data.runs["run_id"]),
-                     params, headline_values(tables, phi0, data), analysis=ANALYSIS_KIND,
-                     source_run_names={str(k): None if pd.isna(v) else str(v) for k, v in names.items()})
+        run_id = log_analysis_run(tracking_uri, experiment, "distortion-analysis", files, list(data.runs["run_id"]),
+                                  params, headline_values(tables, phi0, data), analysis=ANALYSIS_KIND,
+                                  source_run_names={str(k): None if pd.isna(v) else str(v) for k, v in names.items()})
     notes = tuple(n for n in (pareto_note(tables["pareto"]),) if n)
     return DistortionReport(tables, files, page, phi0, run_id, notes)

@@ -46,18 +46,13 @@ def distortion(
         raise typer.BadParameter(f"--phi {phi!r} must be weight or input")
     if bootstrap < 2:
         raise typer.BadParameter(f"--bootstrap ({bootstrap}) must be ≥ 2, e.g. 200")
-    names = _domains(domains)
-    from analysis.record import AnalysisRunWriter
+    from analysis.distortion.laws import LawSettings
+    from analysis.distortion.report import DistortionSettings, run_distortion_analysis
 
-    # MLflow's import (~1 s) runs in the writer's process while this one imports, computes and draws.
-    with exit_on_input_error(), AnalysisRunWriter() as writer:
-        from analysis.distortion.laws import LawSettings
-        from analysis.distortion.report import DistortionSettings, run_distortion_analysis
-
-        settings = DistortionSettings(phi0=phi0, domains=names, phi_key=PHI_KEYS[phi], phi_form=phi_form,
-                                      tstar_after=tstar_after, laws=LawSettings(num_resamples=bootstrap))
-        report = run_distortion_analysis(tracking_uri_or_default(tracking_uri, workdir), experiment, out, settings,
-                                         writer=writer)
+    settings = DistortionSettings(phi0=phi0, domains=_domains(domains), phi_key=PHI_KEYS[phi], phi_form=phi_form,
+                                  tstar_after=tstar_after, laws=LawSettings(num_resamples=bootstrap))
+    with exit_on_input_error():
+        report = run_distortion_analysis(tracking_uri_or_default(tracking_uri, workdir), experiment, out, settings)
     cells = report.tables["stopping_cells"]
     shown = [c for c in cells.columns if c not in STOP_COLUMNS and c != "run_id"][:4] + [c for c in STOP_COLUMNS if c in cells]
     print_table(console, "stopping rules per cell (seeds averaged)", cells[shown].round(3).to_dict(orient="records"))

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 from mlflow import MlflowClient
 
-import pytest
-
-from analysis.record import AnalysisRunWriter, log_analysis_run, lookup_run_names
+from analysis.record import log_analysis_run, lookup_run_names
 from configs import metrics as M
 from configs.runs import analysis_filter
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_new_run_replaces_the_previous_one_of_its_kind(mlflow_uri: str, mlflow_experiment: str,
@@ -53,60 +46,6 @@ def test_the_kind_defaults_to_the_name(mlflow_uri: str, mlflow_experiment: str) 
     log_analysis_run(mlflow_uri, mlflow_experiment, "distortion", [], [])
     latest = log_analysis_run(mlflow_uri, mlflow_experiment, "distortion", [], [])
     assert [r.info.run_id for r in client.search_runs([experiment_id], analysis_filter("distortion"))] == [latest]
-
-
-# A fresh process, as a CLI command is: the writer forks only while no other thread runs, and
-# MLflow calls earlier in this pytest process leave threads behind.
-WRITER_SCRIPT = """
-import json, sys
-from analysis.record import AnalysisRunWriter
-uri, experiment, result, source, error = sys.argv[1:]
-with AnalysisRunWriter(min_free_cpus=0) as writer:  # fork however busy the machine is
-    forked = writer.forked
-    run_id = writer.log(uri, experiment, "distortion-analysis", [result], [source], {"phi0": 0.5},
-                        {"num_runs": 1.0}, analysis="distortion")
-    try:
-        writer.log(error, experiment, "fit", [], [])  # one writer, one run
-    except RuntimeError as err:
-        failed = str(err)
-with AnalysisRunWriter(min_free_cpus=0) as writer:
-    try:
-        writer.log(error, experiment, "fit", [], [])
-    except RuntimeError as err:
-        message = str(err)
-print(json.dumps({"forked": forked, "run_id": run_id, "error": message, "second": failed}))
-"""
-
-
-def test_the_writer_process_logs_the_same_run(mlflow_uri: str, mlflow_experiment: str, tmp_path: Path) -> None:
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
-    source = client.create_run(experiment_id, run_name="demo λ0.1 s1").info.run_id
-    result = tmp_path / "result.json"
-    result.write_text("{}")
-    done = subprocess.run([sys.executable, "-c", WRITER_SCRIPT, mlflow_uri, mlflow_experiment, str(result), source,
-                           "bogus-scheme://x"], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert done.returncode == 0, done.stderr[-6000:]
-    reply = json.loads(done.stdout.strip().splitlines()[-1])
-    assert reply["forked"]  # Linux, one thread: the forked child logged the run
-    assert re.match(r"logging the analysis run 'fit' to bogus-scheme://x failed: \w+", reply["error"])
-    assert reply["second"] == "an AnalysisRunWriter logs one run; 'fit' needs a writer of its own"
-    run = client.get_run(reply["run_id"])
-    assert run.info.status == "FINISHED" and run.data.tags[M.TAG_ANALYSIS] == "distortion"
-    assert (run.data.params, run.data.metrics) == ({"phi0": "0.5"}, {"num_runs": 1.0})
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"result.json", "source_runs.json"}
-    links = json.loads(Path(client.download_artifacts(run.info.run_id, "source_runs.json", str(tmp_path))).read_text())
-    assert links["runs"] == [{"run_id": source, "run_name": "demo λ0.1 s1"}]
-
-
-def test_without_fork_the_writer_logs_from_this_process(mlflow_uri: str, mlflow_experiment: str) -> None:
-    with AnalysisRunWriter(min_free_cpus=float("inf")) as writer:  # never a core that free: in-process
-        assert not writer.forked
-        with pytest.raises(Exception, match="bogus-scheme"):
-            writer.log("bogus-scheme://x", mlflow_experiment, "fit", [], [])
-        run_id = writer.log(mlflow_uri, mlflow_experiment, "fit", [], [], analysis="fit-scaling")
-    assert MlflowClient(tracking_uri=mlflow_uri).get_run(run_id).info.status == "FINISHED"
 
 
 def test_names_the_caller_has_are_used_and_the_rest_looked_up(mlflow_uri: str, mlflow_experiment: str) -> None:
