@@ -17,7 +17,6 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.optimize import minimize_scalar
 
 from trainers.data.tasks import EvalSet
 from trainers.evaluate import EVAL_BATCH, LOGITS_BUDGET
@@ -50,6 +49,7 @@ def held_out_logits(model: GPT, data: EvalSet, loss_on: str, device: str, vocab_
 
 def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
     """(T*, CE at T*) minimizing the mean cross-entropy of softmax(logits/T) (module doc)."""
+    from scipy.optimize import minimize_scalar  # here: every trial imports the probe registry, few run this
 
     def loss_at(log_t: float) -> float:
         return float(F.cross_entropy(logits / math.exp(log_t), targets))
