@@ -126,3 +126,14 @@ def test_plan_next_wants_one_target(tmp_path: Path, args: list[str], match: str)
     result = CliRunner().invoke(app, ["plan", "next", "--csv", str(_ladder_csv(tmp_path / "runs.csv")),
                                       "--budget", "1e12", "-o", str(tmp_path / "n.yaml"), *args])
     assert result.exit_code == 2 and match in " ".join(result.output.split())
+
+
+def test_plan_next_at_a_given_point_plans_for_that_point(tmp_path: Path) -> None:
+    summary = tmp_path / "next.json"
+    result = CliRunner().invoke(app, ["plan", "next", "--csv", str(_ladder_csv(tmp_path / "runs.csv")),
+                                      "--target-n", "1e6", "--target-d", "1e8", "--budget", "1e12",
+                                      "--bootstrap", "100", "-o", str(tmp_path / "n.yaml"), "--json", str(summary)])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(summary.read_text())
+    assert plan["target"] == {"N": 1e6, "D": 1e8} and 0 < plan["spent"] <= 1e12
+    assert all(r["N"] >= 25472 and r["D"] >= 512000 for r in plan["rows"])  # at or above the smallest run
