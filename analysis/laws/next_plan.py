@@ -14,9 +14,11 @@ log-loss with noise s². Observing j leaves the target's variance at
 and conditions Σ for the next choice (an ensemble Kalman update; a linear-Gaussian
 approximation of the nonlinear law, which is its known limit: a candidate far outside the
 runs is judged by how the resamples disagree there, not by what the law would learn).
-Resamples whose prediction overflows at any of these points (an exponent near or below zero)
-are left out and counted. Runs are picked greedily by variance reduction per FLOP while the budget lasts, and the
-best single affordable run replaces that set when it alone reduces more (the budgeted
+Candidates are family shapes × step counts that fit in the budget, by default none smaller
+in N or D than the current runs (`candidate_rows`). Resamples whose prediction overflows at
+any of these points (an exponent near or below zero) are left out and counted. Runs are
+picked greedily by variance reduction per FLOP while the budget lasts, and the best single
+affordable run replaces that set when it alone reduces more (the budgeted
 greedy of Krause & Guestrin 2005, "A note on the budgeted maximization of submodular
 functions", CMU-CALD-05-103). The interval the plan reports after its runs is this
 Gaussian approximation (± z·sd with the noise of one new run at the target added), next to
