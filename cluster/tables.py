@@ -129,6 +129,7 @@ def print_results(console: Console, tracking_uri: str, experiment: str, grid_key
     keys = [k for k in grid_keys if k in runs] or varying_config_columns(runs)
     metrics = [m for m in RESULT_METRICS if m in runs]
     runs, outcome = _with_divergence(runs, tracking_uri, metrics)
-    columns = ["trial_id", *keys, "seed", "N", "state", *outcome, *metrics]
+    # a run logged by other code (or before a param existed) may lack trial_id, seed or N
+    columns = [c for c in ("trial_id", *keys, "seed", "N", "state", *outcome, *metrics) if c in runs]
     print_table(console, f"results: {experiment} ({len(runs)} runs)", runs[columns].to_dict(orient="records"))
     return True

@@ -70,3 +70,16 @@ def test_results_show_a_diverged_trials_last_finite_metrics_and_step(mlflow_uri:
     assert "diverged at step 4" in in_parameters and "9.5" in in_parameters, in_parameters
     finished = next(line for line in lines if " t0 " in line)
     assert "diverged" not in finished and "2.5" in finished, finished
+
+
+def test_results_show_runs_logged_without_a_seed_or_a_trial_id(mlflow_uri: str, mlflow_experiment: str) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    run = client.create_run(experiment_id)  # tagged as a trial, but no seed param and no trial id tag
+    client.log_batch(run.info.run_id, metrics=[Metric(M.VAL_LOSS, 2.75, 0, 10)],
+                     params=[Param("init.rate", "0.5")], tags=[RunTag(M.TAG_KIND, "trial")])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    console = Console(record=True, width=200)
+    assert print_results(console, mlflow_uri, mlflow_experiment, [])
+    text = console.export_text()
+    assert "2.75" in text and "finished" in text, text
