@@ -51,7 +51,6 @@ TRUTH = {"E": 2.7749, "A": 1.84e4, "B": 1.00e5, "alpha": 1.06, "beta": 0.92}
 FAMILY = Family(n_layer=2, head_dim=16, ff_ratio=4, max_heads=8, seq_len=32, vocab_size=256, batch_size=32)
 START = [(shape, steps) for shape in FAMILY.shapes()[1:4] for steps in (500, 1000)]
 STEPS = [250, 500, 1000, 2000, 4000]
-SMALLER = False  # --smaller-runs: candidates below the current runs too (the first real study's setting)
 Runner = Callable[[list[dict[str, Any]], str], pd.DataFrame]
 
 
@@ -109,7 +108,7 @@ def uniform_rows(spend: float, smaller: bool) -> list[dict[str, Any]]:
 
 
 def study(run: Runner, budget: float, rounds: int, target: tuple[float, float], bootstrap: int,
-          seed: int, verbose: bool = False) -> dict[str, Any]:
+          seed: int, smaller: bool, verbose: bool = False) -> dict[str, Any]:
     """Both arms from the same start; each arm's prediction at `target` after its compute."""
     start = run([trial_row(FAMILY, s, num_steps=m) for s, m in START], "pn_start")
     planned, spent = start, 0.0
@@ -118,13 +117,13 @@ def study(run: Runner, budget: float, rounds: int, target: tuple[float, float], 
                                  rng=np.random.default_rng(seed + r))
         done = {(int(a), int(b)) for a, b in zip(planned["N"], planned["D"])}
         try:
-            plan = plan_next(ens, target, candidate_rows(FAMILY, budget, STEPS, done, smaller=SMALLER), budget)
+            plan = plan_next(ens, target, candidate_rows(FAMILY, budget, STEPS, done, smaller=smaller), budget)
         except AnalysisInputError as err:  # nothing left to buy: the arm keeps its compute unspent
             print(f"  round {r + 1}: {err}", flush=True)
             break
         spent += plan.spent
         planned = pd.concat([planned, run(plan.rows, f"pn_next{r + 1}")], ignore_index=True)
-    uniform = pd.concat([start, run(uniform_rows(spent, SMALLER), "pn_uniform")], ignore_index=True)
+    uniform = pd.concat([start, run(uniform_rows(spent, smaller), "pn_uniform")], ignore_index=True)
     out: dict[str, Any] = {"spent_next": spent, "spent_uniform": float(uniform["C"].sum() - start["C"].sum())}
     if verbose:
         print(pd.concat([planned.assign(arm="next"), uniform.assign(arm="uniform")]).to_string(), flush=True)
@@ -149,8 +148,6 @@ def main() -> None:
     ap.add_argument("--train-seeds", type=int, nargs="+", default=[0], help="--mode train: one study per seed")
     ap.add_argument("--smaller-runs", action="store_true", help="plan next may buy runs below the current ones")
     args = ap.parse_args()
-    global SMALLER
-    SMALLER = args.smaller_runs
     n_opt, d_opt = forms.chinchilla_optimal_allocation(np.array([args.target_c]), TRUTH["A"], TRUTH["B"],
                                                        TRUTH["alpha"], TRUTH["beta"], flops_per_param_token=6.0)
     target = (float(n_opt[0]), float(d_opt[0]))
@@ -162,9 +159,9 @@ def main() -> None:
         for s in args.train_seeds:
             (args.workdir / f"seed{s}").mkdir(parents=True, exist_ok=True)
         rows = [study(trained(args.workdir / f"seed{s}", s), args.budget, args.rounds, target, args.bootstrap, s,
-                      verbose=True) for s in args.train_seeds]
+                      args.smaller_runs, verbose=True) for s in args.train_seeds]
     else:
-        rows = [study(simulated(args.noise, s), args.budget, args.rounds, target, args.bootstrap, s)
+        rows = [study(simulated(args.noise, s), args.budget, args.rounds, target, args.bootstrap, s, args.smaller_runs)
                 for s in range(args.studies)]
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)
