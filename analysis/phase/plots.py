@@ -82,7 +82,11 @@ def plot_gamma_curves(cells: pd.DataFrame, path: Path) -> Path:
     neuron_ax.set(xlabel="initialization rate γ", ylabel="effective neurons (cos > 0.7 groups)",
                   title="condensation of layer-1 W_Q")
     acc_ax.legend(fontsize=7)
-    neuron_ax.legend(fontsize=7)
+    if neuron_ax.lines:
+        neuron_ax.legend(fontsize=7)
+    else:  # an empty panel with an empty legend would look like a drawing bug
+        neuron_ax.text(0.5, 0.5, "no effective-neuron measure logged", ha="center", va="center",
+                       transform=neuron_ax.transAxes, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
