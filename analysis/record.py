@@ -2,7 +2,11 @@
 
 An experiment holds at most one analysis run of each kind ("phase", "fit-scaling", …):
 logging one replaces the previous run of that kind, so re-running an analysis does not
-pile up runs in the MLflow UI.
+pile up runs in the MLflow UI. Re-running it on unchanged runs with unchanged settings
+gives byte-identical files (the bootstraps are seeded), and then the run MLflow already
+holds is kept as it is: its digest tag (`analysis_digest`: the files, params, values and
+source runs) matches, so nothing is written, and on a sqlite store nothing of MLflow is
+even imported (the check reads the store directly, `analysis.sqlite_read`).
 
 MLflow is imported inside the functions: its import (~0.5 s for `mlflow`, which any
 `mlflow.*` module pulls in, plus ~0.5 s for the sqlite store's module) is ~5-15 times what
@@ -13,11 +17,14 @@ idle core and cost 0.6-2.7 s on this busy 2-core machine, so it was not kept.)
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import sqlite3
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from configs import metrics as M
 from configs.runs import KIND_ANALYSIS, analysis_filter
@@ -85,16 +92,21 @@ def log_analysis_run(
         source_run_names: Run id → name, where the caller has them (the rest are looked up).
 
     Returns:
-        The new run's id.
+        The new run's id, or the id of the run already holding this very analysis.
     """
+    kind = analysis or name
+    digest = analysis_digest(name, files, source_run_ids, params, values)
+    if (unchanged := _sqlite_run_with_digest(tracking_uri, experiment, kind, digest)) is not None:
+        return unchanged
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
-    kind = analysis or name
     client = MlflowClient(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
-    previous = [r.info.run_id for r in client.search_runs([experiment_id], analysis_filter(kind))]
+    previous = client.search_runs([experiment_id], analysis_filter(kind))
+    if (unchanged := _the_one_with_digest(previous, digest)) is not None:  # a server store
+        return unchanged
     names = lookup_run_names(client, experiment_id, list(source_run_ids), source_run_names)
     run = client.create_run(experiment_id, run_name=name,
                             tags={M.TAG_KIND: KIND_ANALYSIS, M.TAG_ANALYSIS: kind})
@@ -103,7 +115,8 @@ def log_analysis_run(
         run_id,
         metrics=[Metric(k, float(v), 0, 0) for k, v in (values or {}).items()],
         params=[Param(k, str(v)) for k, v in (params or {}).items()],
-        tags=[RunTag("scalinglab.num_source_runs", str(len(source_run_ids)))],
+        tags=[RunTag("scalinglab.num_source_runs", str(len(source_run_ids))),
+              RunTag(M.TAG_ANALYSIS_DIGEST, digest)],
     )
     with tempfile.TemporaryDirectory() as tmp:
         links = Path(tmp) / "source_runs.json"
@@ -112,7 +125,52 @@ def log_analysis_run(
         client.log_artifact(run_id, str(links))
     for path in files:
         client.log_artifact(run_id, str(path))
-    client.set_terminated(run_id, "FINISHED")
+    client.set_terminated(run_id, "FINISHED")  # last: a FINISHED run with a digest holds all its files
     for old in previous:
-        client.delete_run(old)
+        client.delete_run(old.info.run_id)
     return run_id
+
+
+def analysis_digest(name: str, files: Sequence[Path], source_run_ids: Sequence[str],
+                    params: Mapping[str, object] | None, values: Mapping[str, float] | None) -> str:
+    """sha256 of what an analysis run would hold: its name, params, values, sources and files' bytes."""
+    header = {"name": name, "params": {k: str(v) for k, v in (params or {}).items()},
+              "values": {k: float(v) for k, v in (values or {}).items()}, "sources": list(source_run_ids)}
+    digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+    for path in files:
+        digest.update(Path(path).name.encode() + b"\0")
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def _the_one_with_digest(runs: Sequence[Any], digest: str) -> str | None:
+    """The run id if `runs` (MLflow's or `sqlite_read`'s) is one FINISHED run tagged `digest`, else None."""
+    if len(runs) != 1:
+        return None
+    run = runs[0]
+    found = run.info.status == "FINISHED" and run.data.tags.get(M.TAG_ANALYSIS_DIGEST) == digest
+    return str(run.info.run_id) if found else None
+
+
+def _sqlite_run_with_digest(tracking_uri: str, experiment: str, kind: str, digest: str) -> str | None:
+    """`_the_one_with_digest` of the kind's analysis runs, read directly from a sqlite store.
+
+    None for other stores, a missing file, or a store that cannot be read now: the caller then
+    goes through MLflow, which makes the same check and reports a real failure properly.
+    """
+    from analysis import sqlite_read
+    from analysis.load import sqlite_path
+
+    path = sqlite_path(tracking_uri)
+    if path is None or not path.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite_read.connect(path)) as db:
+            experiment_id = sqlite_read.experiment_id(db, experiment)
+            if experiment_id is None:
+                return None
+            runs = sqlite_read.search_runs(db, experiment_id, {M.TAG_KIND: KIND_ANALYSIS, M.TAG_ANALYSIS: kind},
+                                           finished=None)
+    except sqlite3.Error:
+        return None
+    return _the_one_with_digest(runs, digest)

@@ -67,6 +67,7 @@ TAG_OUTCOME = "scalinglab.outcome"  # why a run ended other than finished, e.g. 
 TAG_RESUMED_FROM_STEP = "scalinglab.resumed_from_step"  # step the latest attempt resumed from
 TAG_NODE_ID = "scalinglab.node_id"  # Ray node that ran the latest attempt
 TAG_ANALYSIS = "scalinglab.analysis"  # which analysis an analysis run holds (phase, fit, ...)
+TAG_ANALYSIS_DIGEST = "scalinglab.analysis_digest"  # hash of an analysis run's files, params and sources
 TAG_PARENT_RUN_ID = "scalinglab.parent_run_id"  # a cool-down branch's parent trial run
 TAG_COOLDOWN_OF_STEP = "scalinglab.cooldown_of_step"  # parent step a cool-down branch left from
 TRIAL_CONFIG_ARTIFACT = "trial_config.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -30,7 +31,7 @@ def _check_html(html: Path) -> None:
     assert len(images) == len(pngs)
 
 
-def test_anchor_report_has_every_part_and_replaces_its_analysis_run(
+def test_anchor_report_has_every_part_and_one_analysis_run(
         mlflow_uri: str, anchor_experiment: str, tmp_path: Path) -> None:
     settings = DistortionSettings(phi0=0.7, laws=FAST)
     report = run_distortion_analysis(mlflow_uri, anchor_experiment, tmp_path / "out", settings)
@@ -59,9 +60,12 @@ def test_anchor_report_has_every_part_and_replaces_its_analysis_run(
         (run_id, client.get_run(run_id).info.run_name) for run_id in links["run_ids"]]
     assert len(links["runs"]) == 4 and all(r["run_name"] for r in links["runs"])
 
+    # unchanged runs and settings give byte-identical files: MLflow's run is kept as it is
     again = run_distortion_analysis(mlflow_uri, anchor_experiment, tmp_path / "out2", settings)
+    assert again.analysis_run_id == report.analysis_run_id
+    other = run_distortion_analysis(mlflow_uri, anchor_experiment, tmp_path / "out3", replace(settings, phi0=0.6))
     after = client.search_runs([experiment_id], analysis_filter(ANALYSIS_KIND))
-    assert [r.info.run_id for r in after] == [again.analysis_run_id] != [report.analysis_run_id]
+    assert [r.info.run_id for r in after] == [other.analysis_run_id] != [report.analysis_run_id]
 
 
 def test_ladder_report_with_floors_laws_and_a_domain_subset(mlflow_uri: str, ladder_experiment: str,
