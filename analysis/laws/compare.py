@@ -100,13 +100,30 @@ def multipliers(e_irr: FloatArray, p_coef: FloatArray, alpha: FloatArray, beta: 
         return np.asarray(np.where(ratio > 0, ratio ** (1.0 / gamma), np.nan))
 
 
-def _check_groups(labels: npt.NDArray[np.object_], groups: list[str], shared_e: bool) -> None:
+def _check_groups(table: pd.DataFrame, labels: npt.NDArray[np.object_], groups: list[str], shared_e: bool) -> None:
     need = 2 if shared_e else 3  # A_g, B_g (and E_g) per group
     for g in groups:
         found = int((labels == g).sum())
         if found < need:
             raise TooFewPointsError(f"group {g!r} of the joint fit ({need} parameters of its "
                                     "own)", need, found)
+        _check_both_vary(table[labels == g], g)
+
+
+def _check_both_vary(runs: pd.DataFrame, group: str) -> None:
+    """Refuse a group whose N or D takes one value: its A_g or B_g is not identified.
+
+    With D fixed, B_g / D^beta is a constant that E absorbs, so beta and the frontier (and
+    with them the multiplier) are undefined: the fit would return NaN or inf, not an error.
+    """
+    for column, name, axis in (("N", "parameters", "model size"), ("D", "tokens", "data size (train.num_steps)")):
+        values = np.unique(runs[column].to_numpy(dtype=np.float64))
+        if values.size < 2:
+            raise AnalysisInputError(
+                f"group {group!r}: every run has {column} = {values[0]:.4g} {name}, so the joint "
+                f"L(N, D) fit cannot identify its {column} term and the compute multiplier is undefined; "
+                f"vary the {axis} within each group, or compare at fixed {column} with `fit scaling` "
+                "on each group.")
 
 
 def _group_params(theta: FloatArray, num_groups: int, shared_e: bool
@@ -167,7 +184,7 @@ def compare_groups(
         raise AnalysisInputError(f"{group_column!r} has {len(groups)} value(s) {groups}; "
                                  "a comparison needs at least two groups.")
     ref_label = groups[0] if reference is None else _match(reference, groups, group_column)
-    _check_groups(labels, groups, shared_e)
+    _check_groups(table, labels, groups, shared_e)
     num_free = 2 * len(groups) + (1 if shared_e else len(groups)) + 2
     n, d, loss = validate_table({"N": table["N"], "D": table["D"], "loss": table["loss"]},
                                 num_free, f"joint Chinchilla ({len(groups)} groups)")

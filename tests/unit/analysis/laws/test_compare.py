@@ -111,3 +111,11 @@ def test_one_group_or_too_few_runs_is_refused() -> None:
     small = pd.concat([table[table["g"] == "a"], table[table["g"] == "b"].head(2)])
     with pytest.raises(TooFewPointsError, match=r"group 'b' .* needs ≥ 3 runs, found 2"):
         compare_groups(small, "g", SIX_ND, num_bootstrap=0, shared_e=False)
+
+
+@pytest.mark.parametrize("column", ["D", "N"])
+def test_a_group_with_one_value_of_n_or_d_is_refused_not_given_a_nan_multiplier(column: str) -> None:
+    table = groups_table({"a": 1.0, "b": 2.0})
+    fixed = table[np.isclose(table[column], table[column].min())].copy()  # 5 runs per group, one column fixed
+    with pytest.raises(AnalysisInputError, match=rf"group 'a': every run has {column} = .* vary the "):
+        compare_groups(fixed, "g", SIX_ND, num_bootstrap=0)
