@@ -11,7 +11,9 @@ store's URI and the sweep name (`store_lock_path`) — so a driver of the same s
 *another* workdir that logs to the same store is refused too; before, it started and marked
 the first driver's live runs KILLED. That lock lives beside a sqlite store's file (seen by
 every process that can open the store), else in a per-host folder: two hosts sharing one
-MLflow server are not kept apart by it.
+MLflow server are not kept apart by it. Both lock files stay after a clean finish, empty:
+deleting a flock file races a driver that has just opened it (it would lock the deleted
+file while a third driver locks a new one), so they are left for the next driver to reuse.
 * ``driver.json`` — the processes the driver's embedded Ray started, refreshed while it
   runs; a driver killed with SIGKILL cannot stop them, so the next one does.
 * ``session-000``, ``session-001``, … — one Tune experiment folder per driver session. Each
