@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components, shortest_path
-from scipy.special import entr
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -77,6 +74,8 @@ class MarkovSource:
         _check_ergodic(transition)
         stationary = _solve_stationary(transition)
         next_tokens, next_cdf = _compact_cdf(transition)
+        from scipy.special import entr  # here, not at the top: every trial imports this module
+
         values = {
             "transition": transition,
             "stationary": stationary,
@@ -144,6 +143,10 @@ def _check_stochastic(transition: FloatArray) -> None:
 
 def _check_ergodic(transition: FloatArray) -> None:
     """Reject reducible or periodic chains: their pi is not unique or not the limit."""
+    # scipy.sparse costs ~0.13 s to import; only Markov trials pay it (each trial actor imports this module)
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components, shortest_path
+
     graph = csr_matrix((transition > 0).astype(np.int8))
     num_classes, _ = connected_components(graph, directed=True, connection="strong")
     if num_classes > 1:
