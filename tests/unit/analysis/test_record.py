@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from analysis.record import _the_one_with_digest, analysis_digest, log_analysis_run, lookup_run_names
@@ -16,10 +17,20 @@ from configs.runs import analysis_filter
 
 ROOT = Path(__file__).resolve().parents[3]
 
-def test_a_new_run_replaces_the_previous_one_of_its_kind(mlflow_uri: str, mlflow_experiment: str,
-                                                         tmp_path: Path) -> None:
+
+Store = tuple[MlflowClient, str]
+
+
+@pytest.fixture
+def store(mlflow_uri: str, mlflow_experiment: str) -> Store:
+    """A client on the test store and the test experiment's id."""
     client = MlflowClient(tracking_uri=mlflow_uri)
-    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    return client, client.get_experiment_by_name(mlflow_experiment).experiment_id
+
+
+def test_a_new_run_replaces_the_previous_one_of_its_kind(store: Store, mlflow_uri: str, mlflow_experiment: str,
+                                                         tmp_path: Path) -> None:
+    client, experiment_id = store
     result = tmp_path / "result.json"
     result.write_text("{}")
     r1 = client.create_run(experiment_id, run_name="demo γ0.8 s0").info.run_id
@@ -43,27 +54,24 @@ def test_a_new_run_replaces_the_previous_one_of_its_kind(mlflow_uri: str, mlflow
                      "runs": [{"run_id": r1, "run_name": "demo γ0.8 s0"}, {"run_id": "gone", "run_name": None}]}
 
 
-def test_the_kind_defaults_to_the_name(mlflow_uri: str, mlflow_experiment: str) -> None:
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+def test_the_kind_defaults_to_the_name(store: Store, mlflow_uri: str, mlflow_experiment: str) -> None:
+    client, experiment_id = store
     log_analysis_run(mlflow_uri, mlflow_experiment, "distortion", [], [])
     latest = log_analysis_run(mlflow_uri, mlflow_experiment, "distortion", [], [])
     assert [r.info.run_id for r in client.search_runs([experiment_id], analysis_filter("distortion"))] == [latest]
 
 
-def test_names_the_caller_has_are_used_and_the_rest_looked_up(mlflow_uri: str, mlflow_experiment: str) -> None:
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+def test_names_the_caller_has_are_used_and_the_rest_looked_up(store: Store) -> None:
+    client, experiment_id = store
     ids = [client.create_run(experiment_id, run_name=f"demo s{i}").info.run_id for i in range(3)]
     known = {ids[0]: "as the caller read it", ids[1]: None}
     assert lookup_run_names(client, experiment_id, [*ids, "gone"], known) == {
         ids[0]: "as the caller read it", ids[1]: "demo s1", ids[2]: "demo s2", "gone": None}
 
 
-def test_an_unchanged_analysis_keeps_the_run_that_holds_it(mlflow_uri: str, mlflow_experiment: str,
+def test_an_unchanged_analysis_keeps_the_run_that_holds_it(store: Store, mlflow_uri: str, mlflow_experiment: str,
                                                            tmp_path: Path) -> None:
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    client, experiment_id = store
     result = tmp_path / "result.json"
     result.write_text('{"a": 1}')
     source = client.create_run(experiment_id).info.run_id
@@ -95,9 +103,8 @@ def test_the_digest_check_reads_sqlite_without_importing_mlflow(mlflow_uri: str,
     assert done.stdout.split() == [first, "False"]
 
 
-def test_a_server_store_makes_the_same_check(mlflow_uri: str, mlflow_experiment: str) -> None:
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+def test_a_server_store_makes_the_same_check(store: Store, mlflow_uri: str, mlflow_experiment: str) -> None:
+    client, experiment_id = store
     logged = log_analysis_run(mlflow_uri, mlflow_experiment, "fit", [], ["r"], analysis="fit-scaling")
     runs = client.search_runs([experiment_id], analysis_filter("fit-scaling"))
     assert _the_one_with_digest(runs, analysis_digest("fit", [], ["r"], None, None)) == logged
