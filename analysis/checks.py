@@ -323,7 +323,8 @@ def _seed_findings(frame: pd.DataFrame, labels: list[str]) -> list[Finding]:
 
 
 def _names(labels: list[str], limit: int = 4) -> str:
-    return ", ".join(labels[:limit]) + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+    """Arm labels separated by "; ": a label of several axes has commas of its own."""
+    return "; ".join(labels[:limit]) + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
 
 
 def points_finding(law: str, num_points: int, num_distinct: int, num_params: int,

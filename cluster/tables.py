@@ -112,8 +112,8 @@ def _with_divergence(runs: pd.DataFrame, tracking_uri: str, metrics: list[str]) 
 def print_results(console: Console, tracking_uri: str, experiment: str, grid_keys: list[str]) -> bool:
     """Print one row per trial run of `experiment` (any state); False when there is nothing to show.
 
-    Columns: trial id, the grid's config columns (given, or found as those that vary across
-    runs), seed, N, the run's state (finished / running / failed / diverged / killed) and
+    Columns: the run's name (its trial id where a run has none), the grid's config columns
+    (given, or found as those that vary across runs), seed, N, the run's state (finished / running / failed / diverged / killed) and
     the final metrics.
     """
     from analysis.errors import AnalysisInputError
@@ -129,7 +129,10 @@ def print_results(console: Console, tracking_uri: str, experiment: str, grid_key
     keys = [k for k in grid_keys if k in runs] or varying_config_columns(runs)
     metrics = [m for m in RESULT_METRICS if m in runs]
     runs, outcome = _with_divergence(runs, tracking_uri, metrics)
-    # a run logged by other code (or before a param existed) may lack trial_id, seed or N
-    columns = [c for c in ("trial_id", *keys, "seed", "N", "state", *outcome, *metrics) if c in runs]
+    # The run's name as the MLflow UI shows it ("demo γ0.8 λ0.1 s0"), not the trial id's hash;
+    # a run logged by other code (or before a param existed) may lack a name, trial_id, seed or N.
+    runs = runs.rename(columns={"run_name": "run"})
+    name = "run" if "run" in runs and runs["run"].notna().all() else "trial_id"
+    columns = [c for c in (name, *keys, "seed", "N", "state", *outcome, *metrics) if c in runs]
     print_table(console, f"results: {experiment} ({len(runs)} runs)", runs[columns].to_dict(orient="records"))
     return True

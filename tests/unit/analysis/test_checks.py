@@ -118,13 +118,13 @@ def test_an_arm_pooling_two_settings_shows_both_values() -> None:
         "init.std=none's γ_eff only at N 56,640 (1.00)",
         "confound: arms init.std=0.02 and init.std=none (group init.std) also differ in λ: 0.1 vs {0.1, 1} at all "
         "2 shared (N, D) cells",
-        "seeds: every arm has 1 seed per cell (init.std=0.02, init.std=none): no seed-to-seed spread to judge an "
+        "seeds: every arm has 1 seed per cell (init.std=0.02; init.std=none): no seed-to-seed spread to judge an "
         "effect against"]
 
 
 @pytest.mark.parametrize(("drop", "expected"), [
     (lambda runs: runs[runs["seed"] == 0], [
-        "seeds: every arm has 1 seed per cell (init.rate=0.5, init.rate=1.0): no seed-to-seed spread to judge an "
+        "seeds: every arm has 1 seed per cell (init.rate=0.5; init.rate=1.0): no seed-to-seed spread to judge an "
         "effect against"]),
     (lambda runs: runs[(runs[RATE] == 0.5) | (runs["seed"] == 0)], [
         "seeds: arm init.rate=1.0 has 1 seed per cell (2 cells): no seed-to-seed spread"]),

@@ -41,13 +41,13 @@ def _loaded(args: list[str], cwd: Path) -> tuple[set[str], str]:
 def test_results_reads_a_sqlite_store_without_mlflow(mlflow_uri: str, mlflow_experiment: str, tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri=mlflow_uri)
     experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
-    run = client.create_run(experiment_id)
+    run = client.create_run(experiment_id, run_name="s γ0.5 s0")
     client.log_batch(run.info.run_id, metrics=[Metric(M.VAL_LOSS, 2.5, 0, 9), Metric(M.NUM_PARAMS, 1e6, 0, 9)],
                      params=[Param("init.rate", "0.5"), Param("seed", "0")],
                      tags=[RunTag(M.TAG_KIND, "trial"), RunTag(M.TAG_SWEEP, "s"), RunTag(M.TAG_TRIAL_ID, "t0")])
     client.set_terminated(run.info.run_id, "FINISHED")
     loaded, output = _loaded(["results", "-e", mlflow_experiment, "--tracking-uri", mlflow_uri], tmp_path)
-    assert "t0" in output and "finished" in output and "2.5" in output
+    assert "s γ0.5 s0" in output and "finished" in output and "2.5" in output
     assert not loaded, loaded
 
 

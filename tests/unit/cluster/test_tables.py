@@ -12,7 +12,7 @@ from configs import metrics as M
 
 def log_trial(client: MlflowClient, experiment_id: str, index: int, metrics: dict[str, float]) -> None:
     """One finished trial run tagged as the trainer tags it, with `metrics` at step 10."""
-    run = client.create_run(experiment_id)
+    run = client.create_run(experiment_id, run_name=f"s γ{0.3 + index / 10:g} t{index}")
     tags = {M.TAG_KIND: "trial", M.TAG_SWEEP: "s", M.TAG_TRIAL_ID: f"t{index}", M.TAG_CONFIG_HASH: f"h{index}"}
     client.log_batch(run.info.run_id, metrics=[Metric(k, v, 0, 10) for k, v in metrics.items()],
                      params=[Param("init.rate", str(0.3 + index / 10)), Param("seed", "0")],
@@ -28,8 +28,9 @@ def test_results_show_tokens_per_s_and_mfu(mlflow_uri: str, mlflow_experiment: s
     console = Console(record=True, width=200)
     assert print_results(console, mlflow_uri, mlflow_experiment, [])
     text = console.export_text()
-    header = next(line for line in text.splitlines() if "trial_id" in line)
+    header = next(line for line in text.splitlines() if " run " in line)
     assert "tok/s" in header and "mfu" in header
+    assert "trial_id" not in header and "s γ0.3 t0" in text  # runs by the name the MLflow UI shows
     for cell in ("1.235e+05", "0.4321", "6.543e+05", "0.1234"):  # `_cell`: 4 significant digits
         assert cell in text, text
 
@@ -37,7 +38,7 @@ def test_results_show_tokens_per_s_and_mfu(mlflow_uri: str, mlflow_experiment: s
 def log_diverged_trial(client: MlflowClient, experiment_id: str, index: int, step: int, in_loss: bool = True) -> None:
     """A trial run as trainers/lifecycle.py leaves a divergence: finite history, a non-finite loss at `step`
     (or, diverged in its parameters, a finite one: the run stops there)."""
-    run = client.create_run(experiment_id)
+    run = client.create_run(experiment_id, run_name=f"s γ{0.3 + index / 10:g} t{index}")
     tags = {M.TAG_KIND: "trial", M.TAG_SWEEP: "s", M.TAG_TRIAL_ID: f"t{index}", M.TAG_CONFIG_HASH: f"h{index}",
             M.TAG_OUTCOME: "diverged"}
     history = [Metric(M.TRAIN_LOSS, 5.0 - s / 10, 0, s) for s in range(1, step)]
@@ -59,7 +60,7 @@ def test_results_show_a_diverged_trials_last_finite_metrics_and_step(mlflow_uri:
     console = Console(record=True, width=200)
     assert print_results(console, mlflow_uri, mlflow_experiment, [])
     lines = console.export_text().splitlines()
-    header = next(line for line in lines if "trial_id" in line)
+    header = next(line for line in lines if " run " in line)
     assert "outcome" in header and "train_loss" in header and "val_loss" in header
     row = next(line for line in lines if " t1 " in line)
     cells = [cell.strip() for cell in row.split("│")]
