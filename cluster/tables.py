@@ -134,5 +134,14 @@ def print_results(console: Console, tracking_uri: str, experiment: str, grid_key
     runs = runs.rename(columns={"run_name": "run"})
     name = "run" if "run" in runs and runs["run"].notna().all() else "trial_id"
     columns = [c for c in (name, *keys, "seed", "N", "state", *outcome, *metrics) if c in runs]
+    runs = _sorted_by(runs, [c for c in (*keys, "seed") if c in runs])
     print_table(console, f"results: {experiment} ({len(runs)} runs)", runs[columns].to_dict(orient="records"))
     return True
+
+
+def _sorted_by(runs: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Rows in the order of the sweep's axes, then seed (as they are where an axis mixes types)."""
+    try:
+        return runs.sort_values(columns, kind="stable", na_position="last")
+    except TypeError:  # e.g. init.std holding both numbers and None-as-text
+        return runs

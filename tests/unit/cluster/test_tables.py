@@ -10,10 +10,12 @@ from cluster.tables import print_results
 from configs import metrics as M
 
 
-def log_trial(client: MlflowClient, experiment_id: str, index: int, metrics: dict[str, float]) -> None:
+def log_trial(client: MlflowClient, experiment_id: str, index: int, metrics: dict[str, float],
+              trial_id: str | None = None) -> None:
     """One finished trial run tagged as the trainer tags it, with `metrics` at step 10."""
     run = client.create_run(experiment_id, run_name=f"s γ{0.3 + index / 10:g} t{index}")
-    tags = {M.TAG_KIND: "trial", M.TAG_SWEEP: "s", M.TAG_TRIAL_ID: f"t{index}", M.TAG_CONFIG_HASH: f"h{index}"}
+    trial_id = trial_id or f"t{index}"
+    tags = {M.TAG_KIND: "trial", M.TAG_SWEEP: "s", M.TAG_TRIAL_ID: trial_id, M.TAG_CONFIG_HASH: f"h{trial_id}"}
     client.log_batch(run.info.run_id, metrics=[Metric(k, v, 0, 10) for k, v in metrics.items()],
                      params=[Param("init.rate", str(0.3 + index / 10)), Param("seed", "0")],
                      tags=[RunTag(k, v) for k, v in tags.items()])
@@ -84,3 +86,14 @@ def test_results_show_runs_logged_without_a_seed_or_a_trial_id(mlflow_uri: str, 
     assert print_results(console, mlflow_uri, mlflow_experiment, [])
     text = console.export_text()
     assert "2.75" in text and "finished" in text, text
+
+
+def test_results_rows_follow_the_sweep_axes(mlflow_uri: str, mlflow_experiment: str) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment_id = client.get_experiment_by_name(mlflow_experiment).experiment_id
+    for index, trial_id in ((2, "a"), (0, "c"), (1, "b")):  # neither logged nor hashed in the axis' order
+        log_trial(client, experiment_id, index, {M.VAL_LOSS: 2.5, M.NUM_PARAMS: 1e4}, trial_id)
+    console = Console(record=True, width=200)
+    assert print_results(console, mlflow_uri, mlflow_experiment, [])
+    names = [line.split("│")[1].strip() for line in console.export_text().splitlines() if line.startswith("│")]
+    assert names == ["s γ0.3 t0", "s γ0.4 t1", "s γ0.5 t2"]
