@@ -1,5 +1,5 @@
 """`python -m cluster` runs the `scalinglab` command line."""
 
-from cluster.cli import app
+from cluster.cli.entry import main
 
-app(prog_name="scalinglab")
+main()

@@ -57,7 +57,7 @@ class TrialLaunch(_Frozen):
     workers: WorkersLaunch | None = None
     """Ray Train layout of a multi-worker trial; None runs the trial in the Tune actor itself."""
     run_names: dict[str, str] = Field(default_factory=dict)
-    """Trial id → readable MLflow run name over the whole sweep (`cluster.tracking.readable_run_names`)."""
+    """Trial id → readable MLflow run name over the whole sweep (`configs.runs.readable_run_names`)."""
     parent_run_id: str | None = None
     """The driver session's MLflow run, under which a newly created trial run nests."""
     testing: LaunchTesting | None = None

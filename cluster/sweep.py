@@ -33,12 +33,12 @@ from cluster.checkpoints import latest_checkpoint
 from cluster.store_template import seed_sqlite_store
 from cluster.session import DriverSession, driver_session, record_processes
 from cluster.tables import make_console
-from cluster.tracking import prepare_experiment, readable_run_names, resolve_uri, trials_to_run
+from cluster.tracking import prepare_experiment, resolve_uri, trials_to_run
 from cluster.multiworker import tune_trainable, workers_config
 from configs import SweepConfig, TrialConfig
 from trainers.lifecycle import end_session_run, mark_interrupted_runs, open_session_run
 from configs.sweep import ResourcesConfig
-from configs.runs import run_name
+from configs.runs import readable_run_names, run_name
 from trainers import TrackingTarget
 from trainers.tracker import RunStatus
 from trainers.data.text_cache import prepare_sweep_text_data

@@ -3,9 +3,7 @@ readable run names. How runs are created and end (the session run too) is `train
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from mlflow import MlflowClient
 
@@ -14,9 +12,6 @@ from configs import SweepConfig, TrialConfig
 from configs import metrics as M
 from configs import runs as runs_rule
 from trainers.tracker import TrackingTarget
-
-SHORT_NAMES = {"init.rate": "γ", "optim.weight_decay": "λ", "optim.lr": "lr", "seed": "s"}
-"""How a varying field is written in a run name; others by their last dotted part."""
 
 
 def resolve_uri(sweep: SweepConfig, workdir: Path, uri: str | None) -> str:
@@ -84,29 +79,7 @@ def trials_to_run(target: TrackingTarget, sweep_name: str, trials: list[TrialCon
 
 
 
-def varying_fields(trials: list[TrialConfig]) -> list[str]:
-    """The config fields (dotted, as in `flat_params`) whose values differ between `trials`."""
-    flat = [t.flat_params() for t in trials]
-    keys = sorted({key for params in flat for key in params})
-    return [key for key in keys if len({repr(params.get(key)) for params in flat}) > 1]
 
-
-def readable_run_names(trials: list[TrialConfig]) -> dict[str, str]:
-    """trial id -> `<sweep> <field><value> …` over the fields that vary, e.g. `demo γ0.8 λ0.1`.
-
-    Unique within the sweep: should two trials differ only in fields left out, both names get
-    their trial id. The config hash stays the identity (a tag); the name is for people.
-    """
-    fields = varying_fields(trials)
-    names = {t.trial_id: " ".join([t.sweep, *(_part(key, t.flat_params()[key]) for key in fields)])
-             for t in trials}
-    taken = Counter(names.values())
-    return {trial_id: name if taken[name] == 1 else f"{name} {trial_id}" for trial_id, name in names.items()}
-
-
-def _part(key: str, value: Any) -> str:
-    short = SHORT_NAMES.get(key, key.rsplit(".", 1)[-1])
-    return f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}"
 
 
 

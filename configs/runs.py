@@ -17,12 +17,14 @@ section): trials of one identity that measure differently (an `eval.*` grid) are
 each run once. A run logged before that tag existed counts for every measurement of its
 identity (`same_measurement`), as it did when `eval` was no key at all.
 
-This module only builds names, tags and MLflow search filters; it imports no MLflow.
+This module only builds names, tags and MLflow search filters; it imports no MLflow. Run names
+are for people (`readable_run_names`: what varies in the sweep); the config hash is the identity.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections import Counter
+from typing import Any, Literal
 
 from configs import metrics as M
 from configs.identity import IDENTITY_VERSION
@@ -34,6 +36,9 @@ KIND_SESSION = "sweep_session"  # the parent run of one driver session's trials
 OUTCOME_DIVERGED = "diverged"
 
 RunState = Literal["finished", "running", "failed", "diverged", "killed"]
+
+SHORT_NAMES = {"init.rate": "γ", "optim.weight_decay": "λ", "optim.lr": "lr", "seed": "s"}
+"""How a varying field is written in a run name; others by their last dotted part."""
 
 
 def run_name(trial: TrialConfig) -> str:
@@ -96,3 +101,28 @@ def trial_filter(tags: dict[str, str] | None = None, finished: bool | None = Non
 def analysis_filter(analysis: str) -> str:
     """MLflow search filter for the analysis run of kind `analysis` (replaced on re-run)."""
     return " and ".join(_equals({M.TAG_KIND: KIND_ANALYSIS, M.TAG_ANALYSIS: analysis}))
+
+
+def varying_fields(trials: list[TrialConfig]) -> list[str]:
+    """The config fields (dotted, as in `flat_params`) whose values differ between `trials`."""
+    flat = [t.flat_params() for t in trials]
+    keys = sorted({key for params in flat for key in params})
+    return [key for key in keys if len({repr(params.get(key)) for params in flat}) > 1]
+
+
+def readable_run_names(trials: list[TrialConfig]) -> dict[str, str]:
+    """trial id -> `<sweep> <field><value> …` over the fields that vary, e.g. `demo γ0.8 λ0.1`.
+
+    Unique within the sweep: should two trials differ only in fields left out, both names get
+    their trial id. The config hash stays the identity (a tag); the name is for people.
+    """
+    fields = varying_fields(trials)
+    names = {t.trial_id: " ".join([t.sweep, *(_part(key, t.flat_params()[key]) for key in fields)])
+             for t in trials}
+    taken = Counter(names.values())
+    return {trial_id: name if taken[name] == 1 else f"{name} {trial_id}" for trial_id, name in names.items()}
+
+
+def _part(key: str, value: Any) -> str:
+    short = SHORT_NAMES.get(key, key.rsplit(".", 1)[-1])
+    return f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}"

@@ -130,7 +130,7 @@ def run_trial(
         extra_hooks: hooks run after evaluation and before logging (`trainers.hooks`).
         tags: run tags the caller adds on every attempt (e.g. the Ray node that ran it).
         run_name: the MLflow run's name when one is created (default `configs.runs.run_name`;
-            a sweep passes its readable name, `cluster.tracking.readable_run_names`).
+            a sweep passes its readable name, `configs.runs.readable_run_names`).
         parent_run_id: the run a newly created run is nested under (a sweep session's run).
 
     Raises:

@@ -1,5 +1,5 @@
 """`python -m cluster.cli` runs the `scalinglab` command line (as the tests do)."""
 
-from cluster.cli import app
+from cluster.cli.entry import main
 
-app(prog_name="scalinglab")
+main()

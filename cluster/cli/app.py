@@ -17,6 +17,7 @@ from cluster.cli.phase import phase
 from cluster.cli.sweepfile import load_or_exit
 from cluster.cli.distortion import distortion
 from cluster.tables import make_console, print_results, print_table
+from configs.runs import readable_run_names
 from configs import ConfigError, SweepConfig, TrialConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scaling studies of decoder-only LMs.")
@@ -60,7 +61,8 @@ def validate(sweep_file: str) -> None:
     keys = _display_keys(sweep)
     trials = sweep.trials()
     recipe = _recipe_columns(trials) if sweep.recipe else [{} for _ in trials]
-    rows = [{"trial_id": t.trial_id, **{k: t.flat_params()[k] for k in keys},
+    names = readable_run_names(trials)  # the MLflow run names `run` will give them
+    rows = [{"run": names[t.trial_id], **{k: t.flat_params()[k] for k in keys},
              "seed": t.seed, "N": t.num_params, "D": t.num_tokens, "C": f"{t.compute_flops:.3g}", **extra}
             for t, extra in zip(trials, recipe)]
     print_table(console, f"{sweep.name}: {len(rows)} trials", rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from cluster.tracking import readable_run_names
+from configs.runs import readable_run_names
 from trainers.lifecycle import end_session_run, mark_interrupted_runs, open_session_run
 from configs import metrics as M
 from configs.load import load_sweep, resolve_sweep_path
