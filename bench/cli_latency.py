@@ -6,7 +6,7 @@ Method. Once, the bench writes a populated store with mlflow's own client into `
 end-of-training probes) for `results`, `phase` and `distortion`, and a 240-point (N, D, loss)
 CSV for `fit scaling --csv`. Each checkout gets its own copy of that store, so what one
 checkout logs never changes what the other reads. Then every command runs `--repeats` times
-in a fresh `scalinglab` process per checkout (PYTHONPATH = the checkout), as a user runs it,
+in a fresh `python -m cluster` process per checkout (PYTHONPATH = the checkout), as a user runs it,
 the checkouts taking turns within each repeat, and the median wall time is printed beside
 its target. `dead URI` is `results` against a tracking server that refuses the connection at
 once (127.0.0.1:9, nothing listening). The load average is printed too.
@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SCALINGLAB = Path(sys.executable).with_name("scalinglab")
+# `python -m cluster`, not the installed console script: the script names one checkout's entry
+# point, and each checkout must run its own.
+SCALINGLAB = [sys.executable, "-m", "cluster"]
 TARGETS = {"validate": 1.5, "results": 1.5, "fit --csv": 1.5, "fit, no -o": 1.5, "phase": 3.0, "phase, new": 3.0,
            "distortion": 3.0, "distortion, new": 3.0, "dead URI": 3.0}
 RERUNS = ("phase", "distortion")  # timed after one untimed run has logged their analysis
@@ -112,7 +114,7 @@ def time_once(checkout: Path, args: list[str], cwd: Path) -> tuple[float, int]:
     env = dict(os.environ, PYTHONPATH=str(checkout), OMP_NUM_THREADS="1", MLFLOW_DISABLE_TELEMETRY="true",
                COLUMNS="160")
     started = time.perf_counter()
-    done = subprocess.run([str(SCALINGLAB), *args], env=env, cwd=cwd, capture_output=True, timeout=300)
+    done = subprocess.run([*SCALINGLAB, *args], env=env, cwd=cwd, capture_output=True, timeout=300)
     return time.perf_counter() - started, done.returncode
 
 
