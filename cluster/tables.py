@@ -113,8 +113,8 @@ def print_results(console: Console, tracking_uri: str, experiment: str, grid_key
     """Print one row per trial run of `experiment` (any state); False when there is nothing to show.
 
     Columns: the run's name (its trial id where a run has none), the grid's config columns
-    (given, or found as those that vary across runs), seed, N, the run's state (finished / running / failed / diverged / killed) and
-    the final metrics.
+    (given, or found as those that vary across runs), seed, N, the run's state (finished /
+    running / failed / diverged / killed) and the final metrics. Rows follow the sweep's axes.
     """
     from analysis.errors import AnalysisInputError
     from analysis.load import load_runs

@@ -123,9 +123,11 @@ def test_phase_figures_are_written(tmp_path: Path) -> None:
 
 def test_gamma_curves_without_a_neuron_measure_say_so_instead_of_an_empty_legend(tmp_path: Path) -> None:
     cells = cell_table(_runs()).drop(columns="effective_neurons", errors="ignore")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # matplotlib warns of a legend with no labelled artists
-        plot_gamma_curves(cells, tmp_path / "gamma.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # matplotlib warns of a legend with no labelled artists
+        path = plot_gamma_curves(cells, tmp_path / "gamma.png")
+    assert [str(w.message) for w in caught if "legend" in str(w.message)] == []
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_each_cell_names_its_seed_runs_beside_the_sweep_axes() -> None:
